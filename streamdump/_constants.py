@@ -1,0 +1,21 @@
+"""Defaults for every tunable, in one place (openai-python's ``_constants.py`` is the model)."""
+
+DEFAULT_OUT_DIR = "out"
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_CONCURRENCY = 8
+
+# Timeouts, in seconds.
+CONNECT_TIMEOUT = 10.0
+ATTEMPT_TIMEOUT = 600.0  # --timeout: bounds one whole attempt
+IDLE_TIMEOUT = 60.0  # --idle-timeout: no data chunk for this long is a stall
+
+# Retry policy.
+MAX_RETRIES = 5  # retries after the first attempt
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
+MAX_RETRY_AFTER = 300.0
+
+# How long cleanup (flush a part file, append a manifest line) may take when cancelled.
+CLEANUP_TIMEOUT = 3.0
+# Plain progress lines (stderr not a terminal) are printed this often, in seconds.
+PROGRESS_INTERVAL = 10.0

@@ -1,0 +1,208 @@
+"""The command line: parse options, call the library, map errors to exit codes.
+
+Exit codes: 0 every item ok; 1 the run went ahead and some item is not ok (or was left undone);
+2 the run could not start (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
+Heavy imports (openai, tiktoken) happen inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import _constants as C
+from .errors import SetupError
+
+app = typer.Typer(
+    name="streamdump",
+    help="Bulk LLM generation: a JSONL of prompts in, one streamed file per prompt out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_OK, EXIT_NOT_ALL_OK, EXIT_SETUP = 0, 1, 2
+
+
+def _fail_setup(message: str) -> None:
+    typer.echo(f"streamdump: {message}", err=True)
+    raise typer.Exit(EXIT_SETUP)
+
+
+@app.command()
+def run(
+    prompts: Annotated[str, typer.Argument(help="JSONL file of prompts, or - for standard input.")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Output directory (created if missing).")] = Path(
+        C.DEFAULT_OUT_DIR
+    ),
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            "-m",
+            envvar="STREAMDUMP_MODEL",
+            help=f"Model for lines that name none [default: {C.DEFAULT_MODEL}].",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Most streams open at any moment.")
+    ] = C.DEFAULT_CONCURRENCY,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--base-url",
+            envvar="OPENAI_BASE_URL",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [default: OpenAI].",
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    system: Annotated[Optional[str], typer.Option("--system", help="System message for lines without one.")] = None,
+    temperature: Annotated[
+        Optional[float], typer.Option("--temperature", help="Temperature for lines that set none.")
+    ] = None,
+    max_tokens: Annotated[
+        Optional[int], typer.Option("--max-tokens", min=1, help="max_tokens for lines that set none.")
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Run against the built-in simulator (no key, no internet).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")] = False,
+    max_retries: Annotated[
+        int, typer.Option("--max-retries", min=0, help="Retries after the first attempt.")
+    ] = C.MAX_RETRIES,
+    backoff_base: Annotated[
+        float, typer.Option("--backoff-base", min=0.0, help="Backoff base delay, seconds.")
+    ] = C.BACKOFF_BASE,
+    backoff_max: Annotated[
+        float, typer.Option("--backoff-max", min=0.0, help="Longest backoff delay, seconds.")
+    ] = C.BACKOFF_MAX,
+    max_retry_after: Annotated[
+        float, typer.Option("--max-retry-after", min=0.0, help="Cap on a server's Retry-After, seconds.")
+    ] = C.MAX_RETRY_AFTER,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            "--idle-timeout", min=0.01, help="Abandon and retry an attempt with no data for this long, seconds."
+        ),
+    ] = C.IDLE_TIMEOUT,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.01, help="Longest one attempt may take, seconds.")
+    ] = C.ATTEMPT_TIMEOUT,
+    max_failures: Annotated[
+        Optional[int], typer.Option("--max-failures", min=1, help="Stop the run after this many failed items.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo every item, even those already done.")] = False,
+) -> None:
+    """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
+    from .attempt import AttemptSettings
+    from .jobs import Defaults
+    from .launch import describe, exit_code, resolve_endpoint, run_command
+    from .retry import RetryPolicy
+    from .runner import RunSettings
+
+    params: dict[str, object] = {}
+    if temperature is not None:
+        params["temperature"] = temperature
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    defaults = Defaults(model=model or C.DEFAULT_MODEL, system=system, params=params)
+    options = {
+        "prompts": prompts,
+        "out_dir": str(out_dir),
+        "model": defaults.model,
+        "concurrency": concurrency,
+        "base_url": "simulator" if simulate else base_url,
+        "api_key_env": api_key_env,
+        "system": system,
+        "params": params,
+        "max_retries": max_retries,
+        "backoff_base": backoff_base,
+        "backoff_max": backoff_max,
+        "max_retry_after": max_retry_after,
+        "idle_timeout": idle_timeout,
+        "timeout": timeout,
+        "max_failures": max_failures,
+        "force": force,
+    }
+    settings = RunSettings(
+        out_dir=out_dir,
+        concurrency=concurrency,
+        policy=RetryPolicy(
+            max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max, max_retry_after=max_retry_after
+        ),
+        attempt=AttemptSettings(idle_timeout=idle_timeout, attempt_timeout=timeout),
+        max_failures=max_failures,
+        force=force,
+        options=options,
+    )
+    try:
+        endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=simulate)
+        result = run_command(prompts, defaults, settings, endpoint, quiet=quiet)
+    except SetupError as exc:
+        _fail_setup(str(exc))
+        return
+    typer.echo(describe(result, str(out_dir)), err=True)
+    raise typer.Exit(exit_code(result))
+
+
+@app.command()
+def simulate(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    tokens_per_second: Annotated[
+        float,
+        typer.Option("--tokens-per-second", min=0.0, help="Pieces per second per stream (0: as fast as possible)."),
+    ] = 50.0,
+    ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Seconds before the first piece.")] = 0.2,
+    length: Annotated[int, typer.Option("--length", min=0, help="Pieces (words) per response.")] = 40,
+    fault: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--fault",
+            help="Inject a fault, e.g. 'drop,after=3,times=1' or '429,retry_after=2' (repeatable; see the README).",
+        ),
+    ] = None,
+) -> None:
+    """Run the built-in OpenAI-compatible streaming simulator until interrupted."""
+    import asyncio
+
+    from .simulator import SimConfig, Simulator, parse_fault
+
+    try:
+        faults = tuple(parse_fault(spec) for spec in fault or [])
+    except ValueError as exc:
+        _fail_setup(f"--fault: {exc}")
+        return
+    config = SimConfig(tokens_per_second=tokens_per_second, ttft=ttft, length=length, faults=faults)
+
+    async def serve() -> None:
+        sim = Simulator(config)
+        await sim.start(host=host, port=port)
+        typer.echo(f"streamdump simulator on http://{host}:{sim.port}/v1 (Ctrl-C to stop)", err=True)
+        await sim.serve_forever()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        _fail_setup(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def main() -> None:
+    # Keep a broken pipe on stderr (e.g. `| head`) from turning into a traceback.
+    try:
+        app()
+    except BrokenPipeError:
+        os._exit(EXIT_NOT_ALL_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,99 @@
+"""The errors streamdump raises, drawn as a tree::
+
+    StreamdumpError
+    ├── SetupError            the run cannot start; nothing was sent (exit 2)
+    │   ├── InputError        one or more FILE:LINE problems in the prompts file
+    │   └── OutputDirError    the out-dir cannot be created or written
+    ├── DiskError             writing an item's files failed mid-run (disk full, I/O error)
+    └── AttemptError          one attempt at one item failed; carries status, retry_after, cause
+        ├── RetryableError    408, 409, 429, 5xx, connection, timeout, and the stream faults below
+        │   ├── StallError            no data chunk for --idle-timeout seconds
+        │   ├── AttemptTimeoutError   the attempt ran past --timeout seconds
+        │   ├── StreamEventError      the server sent an SSE error event mid-stream
+        │   ├── MalformedChunkError   a data line that is not JSON
+        │   └── IncompleteStreamError the stream ended without a finish_reason
+        └── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
+
+Input errors are never retried.  An item whose attempts are used up is recorded as failed with the
+last ``AttemptError`` and every attempt's summary; the run goes on.
+"""
+
+from __future__ import annotations
+
+
+class StreamdumpError(Exception):
+    """Root of every error streamdump raises on purpose."""
+
+
+class SetupError(StreamdumpError):
+    """The run cannot start; nothing has been sent."""
+
+
+class InputError(SetupError):
+    """Problems in the prompts file, each already formatted as ``FILE:LINE: what is wrong``."""
+
+    def __init__(self, problems: list[str], *, more: int = 0) -> None:
+        self.problems = problems
+        self.more = more
+        tail = f"\n... and {more} more problems" if more else ""
+        super().__init__("\n".join(problems) + tail)
+
+
+class OutputDirError(SetupError):
+    """The out-dir cannot be created or written."""
+
+
+class DiskError(StreamdumpError):
+    """Writing an item's files failed during the run."""
+
+
+class AttemptError(StreamdumpError):
+    """One attempt at one item failed."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.kind = kind or type(self).__name__
+
+    @property
+    def stops_run(self) -> bool:
+        """A 401 or 403 would fail every other request the same way."""
+        return self.status in (401, 403)
+
+
+class RetryableError(AttemptError):
+    retryable = True
+
+
+class StallError(RetryableError):
+    pass
+
+
+class AttemptTimeoutError(RetryableError):
+    pass
+
+
+class StreamEventError(RetryableError):
+    pass
+
+
+class MalformedChunkError(RetryableError):
+    pass
+
+
+class IncompleteStreamError(RetryableError):
+    pass
+
+
+class FatalRequestError(AttemptError):
+    pass

@@ -1,0 +1,154 @@
+"""From a run's settings to a finished run: check the input, prepare the out-dir, start the
+simulator when asked, build the client, install signal handlers, and run.
+
+Nothing is sent and nothing is written to the out-dir until the whole input has been checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+from . import _constants as C
+from .errors import SetupError
+from .jobs import Defaults, InputPlan, scan
+from .output import prepare_out_dir
+from .progress import Progress
+from .runner import Runner, RunResult, RunSettings
+
+NO_KEY = "sk-no-key-needed"
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    base_url: str | None
+    api_key: str | None
+    simulate: bool = False
+
+
+def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
+    """Where requests go and with which key. Raises SetupError when there is nowhere to send."""
+    key = os.environ.get(api_key_env) or None
+    if simulate:
+        return Endpoint(None, None, simulate=True)
+    if key is None and not base_url:
+        raise SetupError(
+            f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
+            "or point --base-url at a local server, or try the built-in simulator with --simulate"
+        )
+    return Endpoint(base_url, key)
+
+
+def make_client(base_url: str | None, api_key: str | None, settings: RunSettings):  # type: ignore[no-untyped-def]
+    """An AsyncOpenAI with our retry policy (its own is off) and a pool as large as the run."""
+    import httpx2
+    import openai
+
+    limits = httpx2.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
+    timeout = httpx2.Timeout(settings.attempt.attempt_timeout, connect=C.CONNECT_TIMEOUT)
+    http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+    return openai.AsyncOpenAI(
+        api_key=api_key or NO_KEY, base_url=base_url, max_retries=0, timeout=timeout, http_client=http_client
+    )
+
+
+@contextlib.contextmanager
+def _simulator(enabled: bool) -> Iterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    from .simulator import SimulatorThread
+
+    with SimulatorThread() as sim:
+        yield sim.base_url
+
+
+def run_command(
+    prompts: str,
+    defaults: Defaults,
+    settings: RunSettings,
+    endpoint: Endpoint,
+    *,
+    quiet: bool = False,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Check, prepare, run. Raises SetupError (nothing sent) before the run starts."""
+    plan = scan(prompts, defaults)
+    try:
+        prepare_out_dir(settings.out_dir)
+        progress = Progress(plan.count, quiet=quiet, stream=stream)
+        try:
+            with _simulator(endpoint.simulate) as sim_url:
+                base_url = sim_url or endpoint.base_url
+                return asyncio.run(_run(plan, defaults, settings, base_url, endpoint.api_key, progress))
+        finally:
+            progress.close()
+    finally:
+        plan.discard()
+
+
+async def _run(
+    plan: InputPlan,
+    defaults: Defaults,
+    settings: RunSettings,
+    base_url: str | None,
+    api_key: str | None,
+    progress: Progress,
+) -> RunResult:
+    client = make_client(base_url, api_key, settings)
+    runner = Runner(plan, defaults, settings, client, progress)
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if runner.result.signal is not None:
+            os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 1))  # the second Ctrl-C: at once
+        runner.cancel(signum, f"{signal.Signals(signum).name} received")
+        # Cleanup is time-boxed well inside this; the safety net keeps the promise of 5 s.
+        loop.call_later(4.5, os._exit, SIGNAL_EXIT.get(signal.Signals(signum), 1))
+
+    installed = []
+    for signum in SIGNAL_EXIT:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+    try:
+        async with client:
+            return await runner.run()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def exit_code(result: RunResult) -> int:
+    if result.signal is not None:
+        return SIGNAL_EXIT.get(signal.Signals(result.signal), 1)
+    return 0 if result.all_ok else 1
+
+
+def describe(result: RunResult, out_dir: str) -> str:
+    """The one-paragraph summary that ends every run."""
+    statuses = result.statuses
+    parts = [f"{statuses.get('ok', 0) + result.skipped} ok"]
+    if result.skipped:
+        parts[0] += f" ({result.skipped} already done)"
+    for status in sorted(set(statuses) - {"ok"}):
+        parts.append(f"{statuses[status]} {status}")
+    if result.not_started:
+        parts.append(f"{result.not_started} not started")
+    special = {k: v for k, v in result.finish_reasons.items() if k != "stop"}
+    finishes = "".join(f", {v} finished by {k}" for k, v in sorted(special.items()))
+    wall = result.ended_at - result.started_at
+    text = (
+        f"streamdump: {result.total} items: {', '.join(parts)}{finishes}; "
+        f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens in {wall:.1f} s; "
+        f"output in {out_dir}/ (manifest.jsonl, summary.json)"
+    )
+    if result.stopped:
+        text += f"; stopped early: {result.stopped}"
+    return text

@@ -1,0 +1,249 @@
+"""Files in the out-dir: part files that grow as text streams in, atomic renames, error records,
+and manifest lines.
+
+All file I/O runs on one dedicated thread, so the event loop never blocks on a slow disk or a
+shared filesystem.  Writes are group-committed: while the thread is busy with one batch, the next
+pieces gather; when it is idle a piece is written as soon as it arrives, so ``tail -f`` on a part
+file shows the response growing.  Operations on one file run in the order they were asked for,
+and a manifest line is written only after the files it speaks of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .errors import DiskError, OutputDirError
+
+MANIFEST = "manifest.jsonl"
+SUMMARY = "summary.json"
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def encode_text(text: str) -> bytes:
+    """UTF-8 bytes of ``text``; a surrogate pair is joined, a lone surrogate becomes U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
+def _split_trailing_surrogate(text: str) -> tuple[str, str]:
+    """Hold back a high surrogate at the end: its pair may come in the next piece."""
+    if text and "\ud800" <= text[-1] <= "\udbff":
+        return text[:-1], text[-1]
+    return text, ""
+
+
+class PartFile:
+    """One streamed file: ``<final>.part`` while open, renamed to ``<final>`` when complete."""
+
+    __slots__ = ("_close", "_complete", "chars", "done", "error", "fd", "final", "part", "pending", "queued")
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.part = final.with_name(final.name + ".part")
+        self.pending: list[str] = []
+        self.chars = 0
+        self.queued = False
+        self.fd: int | None = None
+        self._close = False
+        self._complete = False
+        self.done: asyncio.Future[None] | None = None
+        self.error: OSError | None = None
+
+    @property
+    def closing(self) -> bool:
+        """True once ``OutputWriter.finish`` has been asked for this file."""
+        return self._close
+
+    # -- called on the I/O thread -----------------------------------------------------------
+    def apply(self, text: str, close: bool, complete: bool) -> None:
+        if self.error is not None:
+            return
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.part, _OPEN_FLAGS, 0o644)
+            if text:
+                data = encode_text(text)
+                while data:
+                    written = os.write(self.fd, data)
+                    data = data[written:]
+            if close:
+                fd, self.fd = self.fd, None
+                os.close(fd)
+                if complete:
+                    os.replace(self.part, self.final)
+        except OSError as exc:
+            self.error = exc
+            if close and self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+
+
+class OutputWriter:
+    """Owns the I/O thread. Use as ``async with OutputWriter(out_dir) as writer``."""
+
+    def __init__(self, out_dir: Path, *, manifest: str = MANIFEST) -> None:
+        self.out_dir = out_dir
+        self.manifest_path = out_dir / manifest
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="streamdump-io")
+        self._dirty: list[PartFile] = []
+        self._files: list[tuple[Path, bytes | None]] = []
+        self._lines: list[bytes] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._manifest_fd: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.fatal: DiskError | None = None
+
+    async def __aenter__(self) -> OutputWriter:
+        loop = asyncio.get_running_loop()
+        try:
+            self._manifest_fd = await loop.run_in_executor(self._executor, self._open_manifest)
+        except OSError as exc:
+            self._executor.shutdown(wait=False)
+            raise OutputDirError(f"{self.manifest_path}: cannot write: {exc.strerror or exc}") from None
+        self._task = asyncio.create_task(self._flusher(), name="streamdump-writer")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._manifest_fd is not None:
+            os.close(self._manifest_fd)  # closing an fd does not block
+        self._executor.shutdown(wait=True)
+
+    def _open_manifest(self) -> int:
+        return os.open(self.manifest_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+
+    # -- the API the runner uses -----------------------------------------------------------
+    def open(self, final: Path) -> PartFile:
+        """Start a part file for ``final``; it is created (empty) on the next flush."""
+        part = PartFile(final)
+        self._mark(part)
+        return part
+
+    def write(self, part: PartFile, text: str) -> None:
+        """Append text to a part file. Never blocks; the text is on disk moments later."""
+        part.pending.append(text)
+        part.chars += len(text)
+        if not part.queued:
+            self._mark(part)
+
+    async def finish(self, part: PartFile, *, complete: bool) -> None:
+        """Flush and close; rename to the final name when ``complete``. Raises DiskError."""
+        part._close, part._complete = True, complete
+        part.done = asyncio.get_running_loop().create_future()
+        if not part.queued:
+            self._mark(part)
+        await part.done
+
+    async def write_file(self, path: Path, data: bytes | None) -> None:
+        """Replace a small file atomically (``None``: remove it if present)."""
+        self._files.append((path, data))
+        await self._barrier()
+
+    async def record(self, entry: dict[str, Any]) -> None:
+        """Append one manifest line; returns when it is written."""
+        self._lines.append(json.dumps(entry, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+        await self._barrier()
+
+    # -- the flusher ------------------------------------------------------------------------
+    def _mark(self, part: PartFile) -> None:
+        part.queued = True
+        self._dirty.append(part)
+        self._wake.set()
+
+    async def _barrier(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _flusher(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            parts, self._dirty = self._dirty, []
+            files, self._files = self._files, []
+            lines, self._lines = self._lines, []
+            waiters, self._waiters = self._waiters, []
+            batch = []
+            for part in parts:
+                text, held = _split_trailing_surrogate("".join(part.pending))
+                if part._close:
+                    text, held = text + held, ""
+                part.pending = [held] if held else []
+                part.queued = False
+                batch.append((part, text, part._close, part._complete))
+            if batch or files or lines:
+                await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
+            for part, _, close, _ in batch:
+                if close and part.done is not None and not part.done.done():
+                    if part.error is not None:
+                        part.done.set_exception(_disk_error(part.part, part.error))
+                    else:
+                        part.done.set_result(None)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            if self._closing and not (self._dirty or self._files or self._lines or self._waiters):
+                return
+
+    def _apply(
+        self,
+        batch: list[tuple[PartFile, str, bool, bool]],
+        files: list[tuple[Path, bytes | None]],
+        lines: list[bytes],
+    ) -> None:
+        """Runs on the I/O thread."""
+        for part, text, close, complete in batch:
+            part.apply(text, close, complete)
+        for path, data in files:
+            try:
+                _replace_file(path, data)
+            except OSError as exc:
+                self.fatal = _disk_error(path, exc)
+        if lines and self._manifest_fd is not None:
+            try:
+                os.write(self._manifest_fd, b"".join(lines))
+            except OSError as exc:
+                self.fatal = _disk_error(self.manifest_path, exc)
+
+
+def _replace_file(path: Path, data: bytes | None) -> None:
+    if data is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def _disk_error(path: Path, exc: OSError) -> DiskError:
+    return DiskError(f"{path}: {exc.strerror or exc}")
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create the out-dir and prove it is writable. Raises OutputDirError. Runs before any request."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".streamdump-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputDirError(f"{out_dir}: cannot write the out-dir: {exc.strerror or exc}") from None

@@ -1,0 +1,384 @@
+"""An OpenAI-compatible streaming server on 127.0.0.1: real HTTP/1.1, server-sent events.
+
+``POST /v1/chat/completions`` (``stream: true``, ``stream_options.include_usage``; non-streamed
+requests are answered too), ``GET /v1/models``, and ``GET /_sim/stats`` for what it has seen.
+It records every request and measures how many streams and connections were open at once, so
+tests and benchmarks can check the client from the server's side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .script import Fault, count_tokens_roughly, pick_fault, response_pieces
+
+MAX_BODY = 16 * 1024 * 1024
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    tokens_per_second: float = 50.0  # 0: as fast as possible
+    ttft: float = 0.2  # seconds before the first token
+    length: int = 40  # pieces (words) in each response
+    seed: int = 0
+    faults: tuple[Fault, ...] = ()
+    model: str = "sim-1"
+
+
+@dataclass(slots=True)
+class SimRequest:
+    """One request as the simulator received it."""
+
+    at: float  # time.monotonic() on arrival
+    wall: float  # time.time() on arrival
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    prompt: str = ""
+    nth: int = 1  # how many requests with this prompt so far, this one included
+    fault: str | None = None
+
+
+@dataclass(slots=True)
+class SimStats:
+    requests: list[SimRequest] = field(default_factory=list)
+    open_streams: int = 0
+    peak_streams: int = 0
+    open_connections: int = 0
+    peak_connections: int = 0
+    connections: int = 0
+
+
+class _Closed(Exception):
+    """The client went away."""
+
+
+def _prompt_of(body: dict[str, Any]) -> str:
+    """The text faults match on: the last user message."""
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            return json.dumps(content, ensure_ascii=False)
+    return ""
+
+
+class Simulator:
+    """The server. ``await start()`` in a running loop, or use ``SimulatorThread``."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.stats = SimStats()
+        self._seen: dict[str, int] = {}
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._connection, host, port, limit=MAX_BODY)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    # -- HTTP -------------------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stats = self.stats
+        stats.connections += 1
+        stats.open_connections += 1
+        stats.peak_connections = max(stats.peak_connections, stats.open_connections)
+        self._writers.add(writer)
+        try:
+            while await self._one_request(reader, writer):
+                pass
+        except (_Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            stats.open_connections -= 1
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; False when the connection should close."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = request_line.split(" ", 2)
+        headers = {}
+        for line in header_lines:
+            if ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip().lower()] = value.strip()
+        length = int(headers.get("content-length") or 0)
+        if length > MAX_BODY:
+            await self._json(writer, 413, {"error": {"message": "body too large"}})
+            return False
+        raw = await reader.readexactly(length) if length else b""
+        headers.pop("authorization", None)  # never keep a key, not even in memory
+        now_m, now_w = time.monotonic(), time.time()
+        path = path.split("?", 1)[0]
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            await self._json(
+                writer,
+                200,
+                {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "streamdump"}]},
+            )
+            return True
+        if method == "GET" and path == "/_sim/stats":
+            await self._json(writer, 200, self.stats_json())
+            return True
+        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+            await self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
+            return True
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError
+        except ValueError:
+            await self._json(writer, 400, {"error": {"message": "body is not a JSON object"}})
+            return True
+        prompt = _prompt_of(body)
+        nth = self._seen.get(prompt, 0) + 1
+        self._seen[prompt] = nth
+        fault = pick_fault(list(self.config.faults), prompt, nth)
+        record = SimRequest(now_m, now_w, method, path, headers, body, prompt, nth, fault.kind if fault else None)
+        self.stats.requests.append(record)
+        if fault is not None and fault.kind == "status":
+            return await self._status_fault(writer, fault)
+        if not body.get("stream"):
+            return await self._complete(writer, body, prompt)
+        return await self._stream(writer, body, prompt, fault)
+
+    async def _json(
+        self, writer: asyncio.StreamWriter, status: int, payload: object, extra: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        lines = [
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+        ]
+        lines += [f"{key}: {value}" for key, value in (extra or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+        await writer.drain()
+
+    async def _status_fault(self, writer: asyncio.StreamWriter, fault: Fault) -> bool:
+        status = int(fault.value or 500)
+        extra: dict[str, str] = {}
+        if "retry_after" in fault.params:
+            extra["Retry-After"] = f"{fault.params['retry_after']:g}"
+        if "retry_after_ms" in fault.params:
+            extra["retry-after-ms"] = f"{fault.params['retry_after_ms']:g}"
+        if "retry_after_date" in fault.params:
+            extra["Retry-After"] = email.utils.formatdate(time.time() + fault.params["retry_after_date"], usegmt=True)
+        kind = "rate_limit_exceeded" if status == 429 else "invalid_request_error" if status < 500 else "server_error"
+        await self._json(
+            writer, status, {"error": {"message": f"simulated {status}", "type": kind, "code": status}}, extra
+        )
+        return True
+
+    def _pieces(self, body: dict[str, Any], prompt: str) -> tuple[list[str], str]:
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        pieces = response_pieces(prompt, length=self.config.length, seed=self.config.seed)
+        if isinstance(limit, int) and 0 < limit < len(pieces):
+            return pieces[:limit], "length"
+        return pieces, "stop"
+
+    def _usage(self, body: dict[str, Any], pieces: list[str]) -> dict[str, int]:
+        prompt_tokens = sum(
+            count_tokens_roughly(str(m.get("content") or "")) for m in body.get("messages") or [] if isinstance(m, dict)
+        )
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+
+    async def _complete(self, writer: asyncio.StreamWriter, body: dict[str, Any], prompt: str) -> bool:
+        pieces, finish = self._pieces(body, prompt)
+        await self._json(
+            writer,
+            200,
+            {
+                "id": "chatcmpl-sim",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model") or self.config.model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "".join(pieces)}, "finish_reason": finish}
+                ],
+                "usage": self._usage(body, pieces),
+            },
+        )
+        return True
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, body: dict[str, Any], prompt: str, fault: Fault | None
+    ) -> bool:
+        config = self.config
+        kind = fault.kind if fault else None
+        chunked = kind != "eof"
+        pieces, finish = self._pieces(body, prompt)
+        model = body.get("model") or config.model
+        created = int(time.time())
+        cid = f"chatcmpl-sim-{len(self.stats.requests)}"
+
+        def event(
+            delta: dict[str, Any] | None, finish_reason: str | None = None, usage: dict[str, int] | None = None
+        ) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
+            if usage is not None:
+                chunk["usage"] = usage
+            return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
+
+        async def send(data: bytes, *, split: bool = False) -> None:
+            if writer.is_closing():
+                raise _Closed
+            if split:
+                cut = _multibyte_cut(data)
+                if cut:
+                    await send(data[:cut])
+                    await asyncio.sleep(0.005)
+                    data = data[cut:]
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            await writer.drain()
+
+        head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache"]
+        head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        self.stats.open_streams += 1
+        self.stats.peak_streams = max(self.stats.peak_streams, self.stats.open_streams)
+        try:
+            await asyncio.sleep(config.ttft)
+            await send(event({"role": "assistant", "content": ""}))
+            gap = 1.0 / config.tokens_per_second if config.tokens_per_second > 0 else 0.0
+            after = fault.after if fault else 0
+            for index, piece in enumerate(pieces):
+                if fault is not None and index == after:
+                    if kind == "drop":
+                        writer.transport.abort()
+                        return False
+                    if kind == "stall":
+                        await self._stall(fault, send)
+                    elif kind == "sse-error":
+                        await send(
+                            b'data: {"error": {"message": "simulated mid-stream error", "type": "server_error"}}\n\n'
+                        )
+                        await send(b"") if chunked else None
+                        return chunked
+                    elif kind == "malformed":
+                        await send(b"data: {this is not json\n\n")
+                    elif kind in ("truncate", "eof"):
+                        if chunked:
+                            await send(b"")
+                            return True
+                        return False
+                    elif kind == "content-filter":
+                        finish = "content_filter"
+                        break
+                if gap:
+                    await asyncio.sleep(gap)
+                await send(event({"content": piece}), split=kind == "split-utf8")
+            await send(event({}, finish))
+            options = body.get("stream_options")
+            if isinstance(options, dict) and options.get("include_usage"):
+                await send(event(None, usage=self._usage(body, pieces)))
+            await send(b"data: [DONE]\n\n")
+            if chunked:
+                await send(b"")
+            return chunked
+        finally:
+            self.stats.open_streams -= 1
+
+    async def _stall(self, fault: Fault, send: Any) -> None:
+        seconds = fault.value or 0.0
+        ping = fault.params.get("ping")
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, ping) if ping else left)
+            if ping and deadline - time.monotonic() > 0:
+                await send(b": ping\n\n")
+
+    def stats_json(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "requests": len(stats.requests),
+            "peak_streams": stats.peak_streams,
+            "open_streams": stats.open_streams,
+            "peak_connections": stats.peak_connections,
+            "open_connections": stats.open_connections,
+            "connections": stats.connections,
+        }
+
+
+def _multibyte_cut(data: bytes) -> int:
+    """An offset inside the first multi-byte UTF-8 character of ``data``, or 0 if there is none."""
+    for index, byte in enumerate(data):
+        if byte >= 0xC0:
+            return index + 1
+    return 0
+
+
+class SimulatorThread:
+    """Runs a Simulator on its own event loop in a daemon thread: ``with SimulatorThread() as sim``."""
+
+    def __init__(self, config: SimConfig | None = None, *, port: int = 0) -> None:
+        self.sim = Simulator(config)
+        self._port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="streamdump-simulator", daemon=True)
+
+    def __enter__(self) -> Simulator:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(port=self._port), self._loop).result(timeout=10)
+        return self.sim
+
+    def __exit__(self, *exc_info: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
