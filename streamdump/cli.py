@@ -8,7 +8,6 @@ Heavy imports (openai, tiktoken) happen inside the commands, so ``--help`` stays
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -99,6 +98,12 @@ def run(
         Optional[int], typer.Option("--max-failures", min=1, help="Stop the run after this many failed items.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every item, even those already done.")] = False,
+    progress_interval: Annotated[
+        float,
+        typer.Option(
+            "--progress-interval", min=0.0, help="Seconds between plain progress lines when stderr is not a terminal."
+        ),
+    ] = C.PROGRESS_INTERVAL,
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
@@ -144,7 +149,7 @@ def run(
     )
     try:
         endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=simulate)
-        result = run_command(prompts, defaults, settings, endpoint, quiet=quiet)
+        result = run_command(prompts, defaults, settings, endpoint, quiet=quiet, progress_interval=progress_interval)
     except SetupError as exc:
         _fail_setup(str(exc))
         return

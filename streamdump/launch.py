@@ -77,12 +77,13 @@ def run_command(
     *,
     quiet: bool = False,
     stream: TextIO | None = None,
+    progress_interval: float = C.PROGRESS_INTERVAL,
 ) -> RunResult:
     """Check, prepare, run. Raises SetupError (nothing sent) before the run starts."""
     plan = scan(prompts, defaults)
     try:
         prepare_out_dir(settings.out_dir)
-        progress = Progress(plan.count, quiet=quiet, stream=stream)
+        progress = Progress(plan.count, quiet=quiet, stream=stream, interval=progress_interval)
         try:
             with _simulator(endpoint.simulate) as sim_url:
                 base_url = sim_url or endpoint.base_url

@@ -1,0 +1,58 @@
+"""SSE framing and chunk parsing (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamdump.errors import MalformedChunkError, StreamEventError
+from streamdump.sse import EventDecoder, LineSplitter, StreamState, parse_event
+
+
+@pytest.mark.parametrize(
+    ("feeds", "lines"),
+    [
+        ([b"a\nb\n"], [b"a", b"b"]),
+        ([b"a", b"b\n"], [b"ab"]),
+        ([b"a\r\nb\r\n"], [b"a", b"b"]),
+        ([b"a\r", b"\nb\n"], [b"a", b"b"]),
+        ([b"a\rb\r\n"], [b"a", b"b"]),
+        ([b"caf\xc3", b"\xa9\n"], [b"caf\xc3\xa9"]),
+    ],
+)
+def test_line_splitter(feeds: list[bytes], lines: list[bytes]) -> None:
+    splitter = LineSplitter()
+    got = [line for feed in feeds for line in splitter.feed(feed)]
+    assert got == lines
+
+
+def test_event_decoder_joins_data_lines_and_drops_comments() -> None:
+    decoder = EventDecoder()
+    events = decoder.feed(b': ping\n\ndata: {"a":\ndata: 1}\n\nevent: error\ndata: {}\n\n')
+    assert events == [(None, b'{"a":\n1}'), ("error", b"{}")]
+    assert decoder.comments == 1
+
+
+def test_event_decoder_flushes_a_last_event_without_blank_line() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"data: [DONE]") == []
+    assert decoder.flush() == [(None, b"[DONE]")]
+
+
+def test_parse_event_text_finish_usage_done() -> None:
+    state = StreamState()
+    assert parse_event(b'{"model": "m", "choices": [{"delta": {"role": "assistant", "content": ""}}]}', state) is None
+    assert parse_event(b'{"choices": [{"delta": {"content": "hi"}}]}', state) == "hi"
+    assert parse_event(b'{"choices": [{"delta": {}, "finish_reason": "length"}]}', state) is None
+    assert parse_event(b'{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}', state) is None
+    assert parse_event(b"[DONE]", state) is None
+    assert (state.model, state.finish_reason, state.done) == ("m", "length", True)
+    assert state.usage == {"prompt_tokens": 3, "completion_tokens": 1}
+
+
+def test_parse_event_errors() -> None:
+    with pytest.raises(MalformedChunkError):
+        parse_event(b"{nope", StreamState())
+    with pytest.raises(StreamEventError, match="overloaded"):
+        parse_event(b'{"error": {"message": "overloaded"}}', StreamState())
+    with pytest.raises(StreamEventError):
+        parse_event(b'{"message": "x"}', StreamState(), "error")
