@@ -35,7 +35,7 @@ def _fail_setup(message: str) -> None:
 
 @app.command()
 def run(
-    prompts: Annotated[str, typer.Argument(help="JSONL file of prompts, or - for standard input.")],
+    prompts: Annotated[str, typer.Argument(metavar="PROMPTS", help="JSONL file of prompts, or - for standard input.")],
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Output directory (created if missing).")] = Path(
         C.DEFAULT_OUT_DIR
     ),
@@ -153,6 +153,9 @@ def run(
     except SetupError as exc:
         _fail_setup(str(exc))
         return
+    except KeyboardInterrupt:  # Ctrl-C while the input is being checked: nothing was sent
+        typer.echo("streamdump: interrupted before anything was sent", err=True)
+        raise typer.Exit(130) from None
     typer.echo(describe(result, str(out_dir)), err=True)
     raise typer.Exit(exit_code(result))
 

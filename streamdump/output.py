@@ -65,6 +65,9 @@ class PartFile:
     # -- called on the I/O thread -----------------------------------------------------------
     def apply(self, text: str, close: bool, complete: bool) -> None:
         if self.error is not None:
+            if close and self.fd is not None:
+                fd, self.fd = self.fd, None
+                os.close(fd)
             return
         try:
             if self.fd is None:

@@ -138,6 +138,7 @@ class Runner:
                 for index in range(self.settings.concurrency):
                     group.create_task(self._worker(queue), name=f"streamdump-worker-{index}")
             result.ended_at = time.time()
+            result.not_started = result.total - result.skipped - sum(result.statuses.values())
             summary = result.summary(self.settings.options)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
             await asyncio.shield(writer.write_file(self.settings.out_dir / SUMMARY, data))
@@ -148,8 +149,7 @@ class Runner:
         try:
             for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
                 if self.stop.is_set():
-                    self.result.not_started += 1
-                    continue
+                    break
                 done = finished.get(job.id)
                 if (
                     done is not None
@@ -170,8 +170,7 @@ class Runner:
     async def _worker(self, queue: asyncio.Queue[Job | None]) -> None:
         while (job := await queue.get()) is not None:
             if self.stop.is_set():
-                self.result.not_started += 1
-                continue
+                continue  # counted as not started when the run ends
             task = asyncio.create_task(self._item(job), name=f"streamdump-item-{job.id}")
             self._busy.add(task)
             try:

@@ -95,7 +95,7 @@ class Simulator:
         self.stats = SimStats()
         self._seen: dict[str, int] = {}
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
 
     @property
@@ -109,8 +109,9 @@ class Simulator:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
-                writer.close()
+            for task in list(self._handlers):
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
 
     async def serve_forever(self) -> None:
@@ -123,7 +124,9 @@ class Simulator:
         stats.connections += 1
         stats.open_connections += 1
         stats.peak_connections = max(stats.peak_connections, stats.open_connections)
-        self._writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         try:
             while await self._one_request(reader, writer):
                 pass
@@ -131,7 +134,7 @@ class Simulator:
             pass
         finally:
             stats.open_connections -= 1
-            self._writers.discard(writer)
+            self._handlers.discard(task)
             writer.close()
 
     async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -185,7 +188,7 @@ class Simulator:
             return await self._status_fault(writer, fault)
         if not body.get("stream"):
             return await self._complete(writer, body, prompt)
-        return await self._stream(writer, body, prompt, fault)
+        return await self._stream(reader, writer, body, prompt, fault)
 
     async def _json(
         self, writer: asyncio.StreamWriter, status: int, payload: object, extra: dict[str, str] | None = None
@@ -251,7 +254,12 @@ class Simulator:
         return True
 
     async def _stream(
-        self, writer: asyncio.StreamWriter, body: dict[str, Any], prompt: str, fault: Fault | None
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        body: dict[str, Any],
+        prompt: str,
+        fault: Fault | None,
     ) -> bool:
         config = self.config
         kind = fault.kind if fault else None
@@ -282,10 +290,19 @@ class Simulator:
                 cut = _multibyte_cut(data)
                 if cut:
                     await send(data[:cut])
-                    await asyncio.sleep(0.005)
+                    await pause(0.005)
                     data = data[cut:]
             writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
             await writer.drain()
+
+        # The client sends nothing while it reads a response, so a read returns only at hang-up.
+        hangup = asyncio.ensure_future(reader.read(1))
+
+        async def pause(seconds: float) -> None:
+            if seconds > 0:
+                done, _ = await asyncio.wait({hangup}, timeout=seconds)
+                if done:
+                    raise _Closed
 
         head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache"]
         head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
@@ -293,7 +310,7 @@ class Simulator:
         self.stats.open_streams += 1
         self.stats.peak_streams = max(self.stats.peak_streams, self.stats.open_streams)
         try:
-            await asyncio.sleep(config.ttft)
+            await pause(config.ttft)
             await send(event({"role": "assistant", "content": ""}))
             gap = 1.0 / config.tokens_per_second if config.tokens_per_second > 0 else 0.0
             after = fault.after if fault else 0
@@ -303,7 +320,7 @@ class Simulator:
                         writer.transport.abort()
                         return False
                     if kind == "stall":
-                        await self._stall(fault, send)
+                        await self._stall(fault, send, pause)
                     elif kind == "sse-error":
                         await send(
                             b'data: {"error": {"message": "simulated mid-stream error", "type": "server_error"}}\n\n'
@@ -321,7 +338,7 @@ class Simulator:
                         finish = "content_filter"
                         break
                 if gap:
-                    await asyncio.sleep(gap)
+                    await pause(gap)
                 await send(event({"content": piece}), split=kind == "split-utf8")
             await send(event({}, finish))
             options = body.get("stream_options")
@@ -332,14 +349,15 @@ class Simulator:
                 await send(b"")
             return chunked
         finally:
+            hangup.cancel()
             self.stats.open_streams -= 1
 
-    async def _stall(self, fault: Fault, send: Any) -> None:
+    async def _stall(self, fault: Fault, send: Any, pause: Any) -> None:
         seconds = fault.value or 0.0
         ping = fault.params.get("ping")
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, ping) if ping else left)
+            await pause(min(left, ping) if ping else left)
             if ping and deadline - time.monotonic() > 0:
                 await send(b": ping\n\n")
 
