@@ -36,6 +36,8 @@ def start_sim() -> Iterator[Callable[..., Simulator]]:
     yield start
     for thread in threads:
         thread.__exit__(None, None, None)
+    for thread in threads:
+        assert thread.sim.stats.errors == [], "the simulator crashed while serving"
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ class SimStats:
     open_connections: int = 0
     peak_connections: int = 0
     connections: int = 0
+    errors: list[str] = field(default_factory=list)  # handler crashes (simulator bugs)
 
 
 class _Closed(Exception):
@@ -132,6 +133,8 @@ class Simulator:
                 pass
         except (_Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except Exception as exc:  # a bug in the simulator: count it, so tests fail on it
+            stats.errors.append(repr(exc))
         finally:
             stats.open_connections -= 1
             self._handlers.discard(task)
@@ -349,8 +352,11 @@ class Simulator:
                 await send(b"")
             return chunked
         finally:
-            hangup.cancel()
             self.stats.open_streams -= 1
+            if not hangup.done():
+                hangup.cancel()
+                # Wait for the read to be withdrawn before the connection reads its next request.
+                await asyncio.wait({hangup})
 
     async def _stall(self, fault: Fault, send: Any, pause: Any) -> None:
         seconds = fault.value or 0.0
