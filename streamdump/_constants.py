@@ -15,6 +15,9 @@ BACKOFF_BASE = 1.0
 BACKOFF_MAX = 60.0
 MAX_RETRY_AFTER = 300.0
 
+# --tpm reserves a request's prompt plus its max_tokens, or this when it sets none.
+EXPECTED_OUTPUT_TOKENS = 1000
+
 # How long cleanup (flush a part file, append a manifest line) may take when cancelled.
 CLEANUP_TIMEOUT = 3.0
 # Plain progress lines (stderr not a terminal) are printed this often, in seconds.

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 class AttemptSettings:
     idle_timeout: float = C.IDLE_TIMEOUT
     attempt_timeout: float = C.ATTEMPT_TIMEOUT
-    include_usage: bool = True
 
 
 @dataclass(slots=True)
@@ -91,11 +90,12 @@ class Watchdog:
 
 def _status_error(exc: openai.APIStatusError) -> AttemptError:
     status = exc.status_code
+    headers = dict(exc.response.headers)
     message = f"HTTP {status}: {_server_message(exc)}"
     if is_retried_status(status):
         retry_after = parse_retry_after(exc.response.headers, now=time.time())
-        return RetryableError(message, status=status, retry_after=retry_after, kind=f"http_{status}")
-    return FatalRequestError(message, status=status, kind=f"http_{status}")
+        return RetryableError(message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers)
+    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers)
 
 
 def _server_message(exc: openai.APIStatusError) -> str:
@@ -119,6 +119,8 @@ async def run_attempt(
     writer: OutputWriter,
     settings: AttemptSettings,
     outcome: AttemptOutcome,
+    *,
+    include_usage: bool = True,
 ) -> None:
     """Stream one attempt into ``final``'s part file; raises AttemptError when it fails.
 
@@ -128,7 +130,7 @@ async def run_attempt(
     started = loop.time()
     state = outcome.state
     extra: dict[str, Any] = {"stream": True}
-    if settings.include_usage:
+    if include_usage:
         extra["stream_options"] = {"include_usage": True}
     try:
         try:

@@ -98,6 +98,26 @@ def run(
         Optional[int], typer.Option("--max-failures", min=1, help="Stop the run after this many failed items.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every item, even those already done.")] = False,
+    rpm: Annotated[
+        Optional[float], typer.Option("--rpm", min=0.001, help="Requests per minute, spread evenly.")
+    ] = None,
+    tpm: Annotated[
+        Optional[float],
+        typer.Option("--tpm", min=1.0, help="Tokens per minute (prompt + max_tokens reserved per request)."),
+    ] = None,
+    expected_output_tokens: Annotated[
+        int,
+        typer.Option("--expected-output-tokens", min=1, help="Output tokens assumed for lines without max_tokens."),
+    ] = C.EXPECTED_OUTPUT_TOKENS,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the input and price the job; send nothing, write nothing.")
+    ] = False,
+    price_in: Annotated[
+        Optional[float], typer.Option("--price-in", min=0.0, help="USD per million prompt tokens (--dry-run).")
+    ] = None,
+    price_out: Annotated[
+        Optional[float], typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run).")
+    ] = None,
     progress_interval: Annotated[
         float,
         typer.Option(
@@ -135,7 +155,21 @@ def run(
         "timeout": timeout,
         "max_failures": max_failures,
         "force": force,
+        "rpm": rpm,
+        "tpm": tpm,
+        "expected_output_tokens": expected_output_tokens,
     }
+    if dry_run:
+        from .dryrun import dry_run as run_dry
+        from .dryrun import format_report
+
+        try:
+            report = run_dry(prompts, defaults, expected_output_tokens=expected_output_tokens)
+        except SetupError as exc:
+            _fail_setup(str(exc))
+            return
+        typer.echo(format_report(report, price_in=price_in, price_out=price_out, rpm=rpm, tpm=tpm))
+        raise typer.Exit(EXIT_OK)
     settings = RunSettings(
         out_dir=out_dir,
         concurrency=concurrency,
@@ -145,6 +179,9 @@ def run(
         attempt=AttemptSettings(idle_timeout=idle_timeout, attempt_timeout=timeout),
         max_failures=max_failures,
         force=force,
+        rpm=rpm,
+        tpm=tpm,
+        expected_output_tokens=expected_output_tokens,
         options=options,
     )
     try:
@@ -161,6 +198,31 @@ def run(
 
 
 @app.command()
+def status(
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An out-dir streamdump has written.")],
+    prompts: Annotated[
+        Optional[str], typer.Option("--prompts", help="Also say what is still to do from this prompts file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Say what an out-dir holds: counts per status, tokens, failures, and what is still to do.
+
+    Exit 0 when everything is ok (and, with --prompts, nothing is left to do), 1 otherwise.
+    """
+    import json
+
+    from .status import collect_status, format_status
+
+    try:
+        report = collect_status(out_dir, prompts)
+    except SetupError as exc:
+        _fail_setup(str(exc))
+        return
+    typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if as_json else format_status(report))
+    raise typer.Exit(EXIT_OK if report.complete else EXIT_NOT_ALL_OK)
+
+
+@app.command()
 def simulate(
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8000,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -170,6 +232,19 @@ def simulate(
     ] = 50.0,
     ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Seconds before the first piece.")] = 0.2,
     length: Annotated[int, typer.Option("--length", min=0, help="Pieces (words) per response.")] = 40,
+    no_usage: Annotated[
+        bool, typer.Option("--no-usage", help="Never send a usage chunk (as many local servers).")
+    ] = False,
+    reject_stream_options: Annotated[
+        bool, typer.Option("--reject-stream-options", help="Answer 400 to requests that carry stream_options.")
+    ] = False,
+    limit_requests: Annotated[
+        Optional[int],
+        typer.Option(
+            "--limit-requests", min=1, help="Allow N requests per window; send x-ratelimit-* headers and 429s."
+        ),
+    ] = None,
+    limit_window: Annotated[float, typer.Option("--limit-window", min=0.01, help="The window, seconds.")] = 60.0,
     fault: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -188,7 +263,16 @@ def simulate(
     except ValueError as exc:
         _fail_setup(f"--fault: {exc}")
         return
-    config = SimConfig(tokens_per_second=tokens_per_second, ttft=ttft, length=length, faults=faults)
+    config = SimConfig(
+        tokens_per_second=tokens_per_second,
+        ttft=ttft,
+        length=length,
+        faults=faults,
+        usage=not no_usage,
+        reject_stream_options=reject_stream_options,
+        rpm_limit=limit_requests,
+        rpm_window=limit_window,
+    )
 
     async def serve() -> None:
         sim = Simulator(config)

@@ -59,8 +59,10 @@ class AttemptError(StreamdumpError):
         status: int | None = None,
         retry_after: float | None = None,
         kind: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers
         self.status = status
         self.retry_after = retry_after
         self.kind = kind or type(self).__name__

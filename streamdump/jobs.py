@@ -13,10 +13,11 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
+from .digests import DigestTable
 from .errors import InputError
 from .naming import fold_key, hashed_name, is_plain, safe_name
 
@@ -214,14 +215,17 @@ def _open_source(path: str) -> tuple[BinaryIO, str, bool]:
     return open(path, "rb"), path, False
 
 
-def scan(path: str, defaults: Defaults) -> InputPlan:
-    """Check every line of the prompts file. Raises InputError listing every problem found."""
+def scan(path: str, defaults: Defaults, on_job: Callable[[Job], None] | None = None) -> InputPlan:
+    """Check every line of the prompts file. Raises InputError listing every problem found.
+
+    ``on_job`` sees every valid job as it is read (the dry run counts tokens in this one pass).
+    """
     problems: list[str] = []
     more = 0
-    first_line: dict[int, int] = {}  # id digest -> line it first appeared on
-    fold_owner: dict[int, int] = {}  # case-folded plain name digest -> id digest
-    collided: set[int] = set()
-    hashed_seen: dict[int, int] = {}  # case-folded hashed name digest -> line
+    first_line = DigestTable()  # id digest -> line it first appeared on
+    folded = DigestTable()  # digests of case-folded plain names seen
+    collided: set[int] = set()  # ... those that two different ids share
+    hashed_seen = DigestTable()  # case-folded hashed name digest -> line
     count = 0
     try:
         source, display, spool = _open_source(path)
@@ -247,25 +251,22 @@ def scan(path: str, defaults: Defaults) -> InputPlan:
                 problem(number, str(exc))
                 continue
             count += 1
-            id_digest = _digest(job.id)
-            if id_digest in first_line:
-                problem(number, f"duplicate id {job.id!r} (first on line {first_line[id_digest]})")
+            if on_job is not None:
+                on_job(job)
+            first = first_line.setdefault(_digest(job.id), number)
+            if first is not None:
+                problem(number, f"duplicate id {job.id!r} (first on line {first})")
                 continue
-            first_line[id_digest] = number
             key = fold_key(job.id)
             if key is not None:
+                # Not a duplicate, so a folded name seen before belongs to an id differing in case.
                 key_digest = _digest(key)
-                owner = fold_owner.setdefault(key_digest, id_digest)
-                if owner != id_digest:
+                if folded.setdefault(key_digest) is not None:
                     collided.add(key_digest)
             else:
-                name_digest = _digest(hashed_name(job.id).casefold())
-                if name_digest in hashed_seen:
-                    problem(
-                        number,
-                        f"id {job.id!r} maps to the same file as the id on line {hashed_seen[name_digest]}",
-                    )
-                hashed_seen[name_digest] = number
+                other = hashed_seen.setdefault(_digest(hashed_name(job.id).casefold()), number)
+                if other is not None:
+                    problem(number, f"id {job.id!r} maps to the same file as the id on line {other}")
     except OSError as exc:
         problems.append(f"{display}: read failed: {exc.strerror or exc}")
     finally:

@@ -32,6 +32,7 @@ class Progress:
         self.done = 0
         self.failed = 0
         self.tokens = 0
+        self.requests = 0
         self.started = time.monotonic()
         self._last_line = self.started
         self._bar = None
@@ -46,12 +47,21 @@ class Progress:
         self.tokens += completion_tokens
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix_str(f"failed={self.failed} tok/s={self._rate():.0f}", refresh=False)
+            self._bar.set_postfix_str(
+                f"failed={self.failed} tok/s={self._rate():.0f} req/min={self._per_minute():.0f}", refresh=False
+            )
         elif not self.quiet:
             now = time.monotonic()
             if now - self._last_line >= self.interval:
                 self._last_line = now
                 self._plain(now)
+
+    def request(self) -> None:
+        """A request (an attempt) has started."""
+        self.requests += 1
+
+    def _per_minute(self) -> float:
+        return self.requests * 60 / max(time.monotonic() - self.started, 1e-9)
 
     def _rate(self) -> float:
         return self.tokens / max(time.monotonic() - self.started, 1e-9)
@@ -63,7 +73,7 @@ class Progress:
             eta = f", eta {_duration(elapsed / self.done * (self.total - self.done))}"
         print(
             f"streamdump: {self.done}/{self.total} done, {self.failed} not ok, "
-            f"{self._rate():.0f} tok/s, {_duration(elapsed)} elapsed{eta}",
+            f"{self._rate():.0f} tok/s, {self._per_minute():.0f} req/min, {_duration(elapsed)} elapsed{eta}",
             file=self.stream,
             flush=True,
         )

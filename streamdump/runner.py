@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections import Counter as Tally
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from .jobs import Defaults, InputPlan, Job, iter_jobs
 from .manifest import Finished, load_finished
 from .output import SUMMARY, OutputWriter
 from .progress import Progress
+from .ratelimit import header_pause
 from .retry import RetryPolicy, backoff_delay
 from .sse import StreamState
 from .tokens import counter_for
@@ -42,6 +44,9 @@ class RunSettings:
     max_failures: int | None = None
     force: bool = False
     ext: str = "txt"
+    rpm: float | None = None
+    tpm: float | None = None
+    expected_output_tokens: int = C.EXPECTED_OUTPUT_TOKENS
     options: dict[str, Any] = field(default_factory=dict)  # echoed into summary.json
 
 
@@ -101,7 +106,8 @@ class Runner:
         self.client = client
         self.progress = progress
         self.result = RunResult(total=plan.count)
-        self.gate = Gate()
+        self._gate: Gate | None = None
+        self.include_usage = True  # turned off for the run if the server rejects stream_options
         self.stop = asyncio.Event()
         self._busy: set[asyncio.Task[None]] = set()
         self._writer: OutputWriter | None = None
@@ -130,6 +136,7 @@ class Runner:
         if not self.settings.force:
             finished = await asyncio.to_thread(load_finished, self.settings.out_dir)
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
+        self._gate = Gate(rpm=self.settings.rpm, tpm=self.settings.tpm)
         async with OutputWriter(self.settings.out_dir) as writer:
             self._writer = writer
             queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
@@ -185,40 +192,90 @@ class Runner:
 
     async def _item(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
-        started, t0 = time.time(), loop.time()
+        t0 = loop.time()
         final = self.settings.out_dir / f"{job.name}.{self.settings.ext}"
         attempts: list[dict[str, Any]] = []
         outcome = AttemptOutcome(StreamState())
         policy = self.settings.policy
+        gate = self._gate_()
+        cost = self._reservation(job) if gate.counts_tokens else 0
+        include_usage = self.include_usage
+        retries = 0
         try:
-            for number in range(1, policy.max_retries + 2):
-                await self.gate.wait()
+            while True:
+                await gate.acquire(cost)
+                self.progress.request()
                 outcome = AttemptOutcome(StreamState())
                 attempt_started = time.time()
                 try:
-                    await run_attempt(self.client, job, final, self._writer_(), self.settings.attempt, outcome)
+                    await run_attempt(
+                        self.client,
+                        job,
+                        final,
+                        self._writer_(),
+                        self.settings.attempt,
+                        outcome,
+                        include_usage=include_usage,
+                    )
                 except AttemptError as exc:
-                    attempts.append(_attempt_record(number, attempt_started, outcome, exc))
+                    gate.release(cost, self._used_estimate(job, outcome) if cost else 0)
+                    self._slow_down(exc.headers, cost)
+                    attempts.append(_attempt_record(len(attempts) + 1, attempt_started, outcome, exc))
+                    if include_usage and _rejects_stream_options(exc):
+                        include_usage = False  # ask once more without it; not a retry of the same request
+                        continue
                     if exc.stops_run:
                         self.stop_run(f"{exc} (every request would fail the same way: check the API key)")
-                    if not exc.retryable or number > policy.max_retries or self.stop.is_set():
+                    if not exc.retryable or retries >= policy.max_retries or self.stop.is_set():
                         await self._failed(job, final, attempts, outcome, exc, loop.time() - t0)
                         return
-                    delay = backoff_delay(number, policy, retry_after=exc.retry_after)
+                    retries += 1
+                    delay = backoff_delay(retries, policy, retry_after=exc.retry_after)
                     if exc.status == 429:
-                        self.gate.pause_for(delay)
+                        gate.pause_for(delay)
                     self.progress.note(
-                        f"streamdump: {job.id}: attempt {number} failed ({exc}); retrying in {delay:.1f} s"
+                        f"streamdump: {job.id}: attempt {len(attempts)} failed ({exc}); retrying in {delay:.1f} s"
                     )
                     await asyncio.sleep(delay)
                     continue
-                attempts.append(_attempt_record(number, attempt_started, outcome, None))
-                await self._succeeded(job, final, attempts, outcome, loop.time() - t0)
+                self._slow_down(outcome.headers, cost)
+                if include_usage != self.include_usage:
+                    self.include_usage = False
+                    self.progress.note(
+                        "streamdump: the server rejects stream_options; asking without it from now on "
+                        "(usage will be counted with tiktoken)"
+                    )
+                attempts.append(_attempt_record(len(attempts) + 1, attempt_started, outcome, None))
+                entry = await self._succeeded(job, final, attempts, outcome, loop.time() - t0)
+                usage = entry["usage"]
+                gate.release(cost, (usage["prompt_tokens"] or 0) + (usage["completion_tokens"] or 0))
                 return
         except asyncio.CancelledError:
-            entry = await self._entry(job, final, "cancelled", attempts, outcome, loop.time() - t0, started)
+            entry = await self._entry(job, final, "cancelled", attempts, outcome, loop.time() - t0)
             await self._record(entry, [])
             raise
+
+    def _reservation(self, job: Job) -> int:
+        """Tokens a request reserves under --tpm: its prompt, plus its max_tokens or the expected output."""
+        limit = job.params.get("max_completion_tokens") or job.params.get("max_tokens")
+        output = limit if isinstance(limit, int) and limit > 0 else self.settings.expected_output_tokens
+        return counter_for(job.model).messages(job.messages) + output
+
+    @staticmethod
+    def _used_estimate(job: Job, outcome: AttemptOutcome) -> int:
+        """What a failed attempt may have cost: its prompt and the text it received."""
+        return counter_for(job.model).messages(job.messages) + outcome.chars // 4
+
+    def _slow_down(self, headers: Mapping[str, str] | None, cost: int) -> None:
+        """Hold new requests when the server's rate-limit headers say the window is nearly spent."""
+        if headers:
+            pause = header_pause(headers, in_flight=len(self._busy), next_cost=max(cost, 1))
+            if pause > 0:
+                self._gate_().pause_for(pause)
+
+    def _gate_(self) -> Gate:
+        assert self._gate is not None
+        return self._gate
 
     def _writer_(self) -> OutputWriter:
         assert self._writer is not None
@@ -249,7 +306,6 @@ class Runner:
         attempts: list[dict[str, Any]],
         outcome: AttemptOutcome,
         duration: float,
-        started: float | None = None,
     ) -> dict[str, Any]:
         usage = (
             await self._usage(job, outcome, final)
@@ -293,9 +349,10 @@ class Runner:
 
     async def _succeeded(
         self, job: Job, final: Path, attempts: list[dict[str, Any]], outcome: AttemptOutcome, duration: float
-    ) -> None:
+    ) -> dict[str, Any]:
         entry = await self._entry(job, final, "ok", attempts, outcome, duration)
         await self._record(entry, [(_error_path(final), None)])
+        return entry
 
     async def _failed(
         self,
@@ -345,3 +402,9 @@ def _answer_files(out_dir: Path, ext: str) -> set[str]:
     suffix = "." + ext
     with os.scandir(out_dir) as entries:
         return {entry.name for entry in entries if entry.name.endswith(suffix)}
+
+
+def _rejects_stream_options(exc: AttemptError) -> bool:
+    """A 400 that names stream_options: the server does not know the field (older vLLM, Azure...)."""
+    message = str(exc)
+    return exc.status == 400 and ("stream_options" in message or "include_usage" in message)

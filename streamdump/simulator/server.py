@@ -45,6 +45,10 @@ class SimConfig:
     seed: int = 0
     faults: tuple[Fault, ...] = ()
     model: str = "sim-1"
+    usage: bool = True  # send a usage chunk when asked (many local servers never do)
+    reject_stream_options: bool = False  # answer 400 to a request that has stream_options
+    rpm_limit: int | None = None  # enforce requests per window, with x-ratelimit-* headers and 429s
+    rpm_window: float = 60.0
 
 
 @dataclass(slots=True)
@@ -60,6 +64,7 @@ class SimRequest:
     prompt: str = ""
     nth: int = 1  # how many requests with this prompt so far, this one included
     fault: str | None = None
+    ended: float | None = None  # time.monotonic() when a stream was sent to its end
 
 
 @dataclass(slots=True)
@@ -70,6 +75,7 @@ class SimStats:
     open_connections: int = 0
     peak_connections: int = 0
     connections: int = 0
+    rate_limited: int = 0  # 429s sent because of rpm_limit
     errors: list[str] = field(default_factory=list)  # handler crashes (simulator bugs)
 
 
@@ -95,6 +101,8 @@ class Simulator:
         self.config = config or SimConfig()
         self.stats = SimStats()
         self._seen: dict[str, int] = {}
+        self._window_end = 0.0
+        self._window_used = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -187,11 +195,37 @@ class Simulator:
         fault = pick_fault(list(self.config.faults), prompt, nth)
         record = SimRequest(now_m, now_w, method, path, headers, body, prompt, nth, fault.kind if fault else None)
         self.stats.requests.append(record)
+        limit_headers = self._rate_limit(now_m)
+        if limit_headers is not None and limit_headers["x-ratelimit-remaining-requests"] == "-1":
+            record.fault = "rate_limit"
+            self.stats.rate_limited += 1
+            limit_headers["x-ratelimit-remaining-requests"] = "0"
+            limit_headers["Retry-After"] = limit_headers["x-ratelimit-reset-requests"].rstrip("s")
+            await self._json(
+                writer, 429, {"error": {"message": "simulated rate limit", "type": "requests"}}, limit_headers
+            )
+            return True
+        if self.config.reject_stream_options and "stream_options" in body:
+            record.fault = "stream_options"
+            await self._json(
+                writer,
+                400,
+                {
+                    "error": {
+                        "message": "Unrecognized request argument supplied: stream_options",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
+            return True
         if fault is not None and fault.kind == "status":
             return await self._status_fault(writer, fault)
         if not body.get("stream"):
             return await self._complete(writer, body, prompt)
-        return await self._stream(reader, writer, body, prompt, fault)
+        try:
+            return await self._stream(reader, writer, body, prompt, fault, limit_headers or {})
+        finally:
+            record.ended = time.monotonic()
 
     async def _json(
         self, writer: asyncio.StreamWriter, status: int, payload: object, extra: dict[str, str] | None = None
@@ -263,6 +297,7 @@ class Simulator:
         body: dict[str, Any],
         prompt: str,
         fault: Fault | None,
+        extra_headers: dict[str, str],
     ) -> bool:
         config = self.config
         kind = fault.kind if fault else None
@@ -309,6 +344,7 @@ class Simulator:
 
         head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache"]
         head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
+        head += [f"{key}: {value}" for key, value in extra_headers.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         self.stats.open_streams += 1
         self.stats.peak_streams = max(self.stats.peak_streams, self.stats.open_streams)
@@ -345,7 +381,7 @@ class Simulator:
                 await send(event({"content": piece}), split=kind == "split-utf8")
             await send(event({}, finish))
             options = body.get("stream_options")
-            if isinstance(options, dict) and options.get("include_usage"):
+            if config.usage and isinstance(options, dict) and options.get("include_usage"):
                 await send(event(None, usage=self._usage(body, pieces)))
             await send(b"data: [DONE]\n\n")
             if chunked:
@@ -366,6 +402,21 @@ class Simulator:
             await pause(min(left, ping) if ping else left)
             if ping and deadline - time.monotonic() > 0:
                 await send(b": ping\n\n")
+
+    def _rate_limit(self, now: float) -> dict[str, str] | None:
+        """x-ratelimit-* headers for a fixed-window limit; remaining "-1" means this request is over it."""
+        limit = self.config.rpm_limit
+        if limit is None:
+            return None
+        window = self.config.rpm_window
+        if now >= self._window_end:
+            self._window_end, self._window_used = now + window, 0
+        self._window_used += 1
+        return {
+            "x-ratelimit-limit-requests": str(limit),
+            "x-ratelimit-remaining-requests": str(max(-1, limit - self._window_used)),
+            "x-ratelimit-reset-requests": f"{self._window_end - now:.3f}s",
+        }
 
     def stats_json(self) -> dict[str, Any]:
         stats = self.stats

@@ -1,0 +1,119 @@
+"""--dry-run: check the input, count prompt tokens, project output tokens, price the job.
+
+One pass over the input; nothing is sent and nothing is written to the out-dir.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .jobs import Defaults, Job, scan
+from .tokens import counter_for
+
+
+@dataclass(slots=True)
+class ModelTotals:
+    items: int = 0
+    prompt_tokens: int = 0
+    max_output_tokens: int = 0
+    without_max: int = 0  # items that set no max_tokens: --expected-output-tokens was assumed
+    exact: bool = True  # False when the model has no known tokenizer (an estimate by characters)
+
+
+@dataclass(slots=True)
+class DryRunReport:
+    by_model: dict[str, ModelTotals] = field(default_factory=dict)
+
+    @property
+    def items(self) -> int:
+        return sum(t.items for t in self.by_model.values())
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(t.prompt_tokens for t in self.by_model.values())
+
+    @property
+    def max_output_tokens(self) -> int:
+        return sum(t.max_output_tokens for t in self.by_model.values())
+
+
+def output_limit(job: Job) -> int | None:
+    limit = job.params.get("max_completion_tokens") or job.params.get("max_tokens")
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int) -> DryRunReport:
+    """Count the whole input. Raises InputError like a run would."""
+    report = DryRunReport()
+
+    def count(job: Job) -> None:
+        totals = report.by_model.get(job.model)
+        if totals is None:
+            totals = report.by_model[job.model] = ModelTotals()
+        counter = counter_for(job.model)
+        totals.exact = counter.exact
+        totals.items += 1
+        totals.prompt_tokens += counter.messages(job.messages)
+        limit = output_limit(job)
+        if limit is None:
+            totals.without_max += 1
+            limit = expected_output_tokens
+        totals.max_output_tokens += limit
+
+    scan(path, defaults, on_job=count).discard()
+    return report
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
+def _minutes(minutes: float) -> str:
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 120:
+        return f"{minutes:.1f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def format_report(
+    report: DryRunReport,
+    *,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+) -> str:
+    """The dry run's table, cost range and time floor, as printed on stdout."""
+    rows = [("model", "items", "prompt tokens", "max output tokens")]
+    for model, totals in sorted(report.by_model.items()):
+        mark = "" if totals.exact else " (est.)"
+        rows.append((model + mark, f"{totals.items:,}", f"{totals.prompt_tokens:,}", f"{totals.max_output_tokens:,}"))
+    rows.append(("total", f"{report.items:,}", f"{report.prompt_tokens:,}", f"{report.max_output_tokens:,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
+    without = sum(t.without_max for t in report.by_model.values())
+    if without:
+        lines.append(f"{without:,} items set no max_tokens: counted at --expected-output-tokens each.")
+    if any(not t.exact for t in report.by_model.values()):
+        lines.append("(est.): no tokenizer is known for that model offline; about 4 characters a token.")
+    if price_in is not None or price_out is not None:
+        cost_in = report.prompt_tokens * (price_in or 0.0) / 1e6
+        cost_out = report.max_output_tokens * (price_out or 0.0) / 1e6
+        lines.append(
+            f"cost: {_usd(cost_in)} to {_usd(cost_in + cost_out)} "
+            f"(prompts alone, up to every response at its max output)"
+        )
+    if rpm:
+        lines.append(f"at --rpm {rpm:g}: at least {_minutes(report.items / rpm)}")
+    if tpm:
+        lines.append(f"at --tpm {tpm:g}: at least {_minutes(report.prompt_tokens / tpm)} (prompt tokens alone)")
+    lines.append("dry run: nothing was sent.")
+    return "\n".join(lines)

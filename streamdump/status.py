@@ -1,0 +1,159 @@
+"""`streamdump status DIR`: what an out-dir holds, read from its manifests (all of them).
+
+With a prompts file it also says what is still to do: items never run, items not ok, and items
+whose request changed since they were done (compared by request hash, with the model, system
+message and parameters of the last run, read from summary.json).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _constants as C
+from .errors import SetupError
+from .jobs import Defaults, iter_jobs, scan
+from .manifest import iter_entries, manifest_paths
+from .output import SUMMARY
+
+SHOWN = 20  # ids listed per group in the text output (--json lists all)
+
+
+@dataclass(slots=True)
+class PromptsCheck:
+    file: str
+    total: int = 0
+    done: int = 0
+    missing: list[str] = field(default_factory=list)  # never finished in this dir
+    not_ok: list[str] = field(default_factory=list)  # latest entry failed or cancelled
+    changed: list[str] = field(default_factory=list)  # done, but the request is not the same any more
+
+    @property
+    def to_do(self) -> int:
+        return len(self.missing) + len(self.not_ok) + len(self.changed)
+
+
+@dataclass(slots=True)
+class StatusReport:
+    out_dir: str
+    manifests: list[str]
+    statuses: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    prompts: PromptsCheck | None = None
+
+    @property
+    def complete(self) -> bool:
+        not_ok = sum(n for status, n in self.statuses.items() if status != "ok")
+        return not_ok == 0 and (self.prompts is None or self.prompts.to_do == 0)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "out_dir": self.out_dir,
+            "manifests": self.manifests,
+            "items": sum(self.statuses.values()),
+            "statuses": dict(self.statuses),
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "failed": self.failed,
+            "complete": self.complete,
+        }
+        if self.prompts is not None:
+            p = self.prompts
+            data["prompts"] = {
+                "file": p.file,
+                "total": p.total,
+                "done": p.done,
+                "to_do": p.to_do,
+                "missing": p.missing,
+                "not_ok": p.not_ok,
+                "changed": p.changed,
+            }
+        return data
+
+
+def _last_defaults(out_dir: Path) -> Defaults:
+    """The defaults of the last run into this dir (from summary.json), so request hashes compare."""
+    for path in [out_dir / SUMMARY, *sorted(out_dir.glob("summary.*.json"))]:
+        try:
+            options = json.loads(path.read_text())["options"]
+            return Defaults(
+                model=options.get("model") or C.DEFAULT_MODEL,
+                system=options.get("system"),
+                params=dict(options.get("params") or {}),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return Defaults(model=C.DEFAULT_MODEL)
+
+
+def collect_status(out_dir: Path, prompts: str | None = None) -> StatusReport:
+    """Read every manifest in ``out_dir``. Raises SetupError for a dir with none, InputError for bad prompts."""
+    paths = manifest_paths(out_dir)
+    if not paths:
+        raise SetupError(f"{out_dir}: no manifest here (is it a streamdump out-dir?)")
+    latest: dict[str, dict[str, Any]] = {}
+    report = StatusReport(str(out_dir), [p.name for p in paths])
+    for path in paths:
+        for entry in iter_entries(path):
+            latest[entry["id"]] = entry
+            usage = entry.get("usage") or {}
+            report.prompt_tokens += usage.get("prompt_tokens") or 0
+            report.completion_tokens += usage.get("completion_tokens") or 0
+    for item_id, entry in latest.items():
+        status = str(entry.get("status"))
+        report.statuses[status] += 1
+        if status == "failed":
+            report.failed.append({"id": item_id, "file": entry.get("file"), "error": entry.get("error")})
+    if prompts is not None:
+        report.prompts = _check_prompts(out_dir, prompts, latest)
+    return report
+
+
+def _check_prompts(out_dir: Path, prompts: str, latest: dict[str, dict[str, Any]]) -> PromptsCheck:
+    defaults = _last_defaults(out_dir)
+    plan = scan(prompts, defaults)
+    check = PromptsCheck(plan.display, total=plan.count)
+    try:
+        for job in iter_jobs(plan, defaults):
+            entry = latest.get(job.id)
+            if entry is None:
+                check.missing.append(job.id)
+            elif entry.get("status") != "ok" or not (out_dir / str(entry.get("file"))).exists():
+                check.not_ok.append(job.id)
+            elif entry.get("request_hash") != job.request_hash:
+                check.changed.append(job.id)
+            else:
+                check.done += 1
+    finally:
+        plan.discard()
+    return check
+
+
+def _ids(label: str, ids: list[str]) -> list[str]:
+    if not ids:
+        return []
+    shown = ", ".join(ids[:SHOWN]) + (f", ... ({len(ids) - SHOWN} more)" if len(ids) > SHOWN else "")
+    return [f"  {label} ({len(ids)}): {shown}"]
+
+
+def format_status(report: StatusReport) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items())) or "nothing yet"
+    lines = [
+        f"{report.out_dir}: {sum(report.statuses.values())} items: {counts}",
+        f"tokens: {report.prompt_tokens} prompt + {report.completion_tokens} completion (all runs)",
+    ]
+    for failure in report.failed[:SHOWN]:
+        error = failure.get("error") or {}
+        lines.append(f"  failed {failure['id']}: {error.get('message', 'unknown error')}")
+    if len(report.failed) > SHOWN:
+        lines.append(f"  ... and {len(report.failed) - SHOWN} more failed (--json lists all)")
+    if report.prompts is not None:
+        p = report.prompts
+        lines.append(f"against {p.file}: {p.done} of {p.total} done, {p.to_do} to do")
+        lines += _ids("never run", p.missing) + _ids("not ok", p.not_ok) + _ids("changed since", p.changed)
+    lines.append("complete." if report.complete else "not complete: run the same command again to finish.")
+    return "\n".join(lines)
