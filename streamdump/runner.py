@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
 from .attempt import AttemptOutcome, AttemptSettings, run_attempt
-from .errors import AttemptError, DiskError
+from .errors import AttemptError, DiskError, FatalRequestError
 from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, iter_jobs
 from .manifest import Finished, load_finished
@@ -208,7 +208,7 @@ class Runner:
                 outcome = AttemptOutcome(StreamState())
                 attempt_started = time.time()
                 try:
-                    await run_attempt(
+                    await self._attempt(
                         self.client,
                         job,
                         final,
@@ -254,6 +254,20 @@ class Runner:
             entry = await self._entry(job, final, "cancelled", attempts, outcome, loop.time() - t0)
             await self._record(entry, [])
             raise
+
+    @staticmethod
+    async def _attempt(*args: Any, **kwargs: Any) -> None:
+        """run_attempt, with any error it does not know turned into a failed, unretried attempt.
+
+        A bug or an exception type nobody expected fails one item, not the whole run; the disk
+        failing and cancellation still go through.
+        """
+        try:
+            await run_attempt(*args, **kwargs)
+        except (AttemptError, DiskError):
+            raise
+        except Exception as exc:
+            raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
 
     def _reservation(self, job: Job) -> int:
         """Tokens a request reserves under --tpm: its prompt, plus its max_tokens or the expected output."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import streamdump.sse as sse
 from streamdump.simulator import Simulator
 
 from support import Ran, expected_text, write_jsonl
@@ -296,3 +297,25 @@ def test_resume_redoes_failed_changed_and_missing_items_only(
     forced = run_cli(prompts, "--force", sim=sim)
     assert forced.exit_code == 0
     assert len(sim.stats.requests) - before == 4
+
+
+def test_an_unexpected_error_fails_one_item_not_the_run(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here: a KeyError injected into chunk parsing for one model) fails that item only."""
+    real = sse.parse_event
+
+    def buggy(data: bytes, state: sse.StreamState, event: str | None = None) -> str | None:
+        if b"buggy-model" in data:  # the simulator echoes each request's model in its chunks
+            raise KeyError("a bug")
+        return real(data, state, event)
+
+    monkeypatch.setattr("streamdump.attempt.parse_event", buggy)
+    rows = [{"id": "a", "prompt": "a", "model": "buggy-model"}, {"id": "b", "prompt": "b"}]
+    ran = run_cli(write_jsonl(tmp_path / "p.jsonl", rows), sim=sim)
+    assert ran.exit_code == 1
+    a, b = ran.by_id()["a"], ran.by_id()["b"]
+    assert (a["status"], a["attempts"], a["error"]["type"]) == ("failed", 1, "unexpected")
+    assert "a bug" in a["error"]["message"]
+    assert b["status"] == "ok"
+    assert (ran.out / "b.txt").read_text() == expected_text("b")
