@@ -46,6 +46,8 @@ def test_plain_ids_are_their_own_names(item_id: str) -> None:
         "a.1",
         "v1.2",
         "a.part",
+        "manifest",
+        "Summary",
         "tab\there",
         "new\nline",
     ],
