@@ -170,6 +170,15 @@ def simulate(
     ] = 50.0,
     ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Seconds before the first piece.")] = 0.2,
     length: Annotated[int, typer.Option("--length", min=0, help="Pieces (words) per response.")] = 40,
+    reasoning: Annotated[
+        int, typer.Option("--reasoning", min=0, help="Pieces of reasoning streamed before each answer (0: none).")
+    ] = 0,
+    reasoning_field: Annotated[
+        str,
+        typer.Option(
+            "--reasoning-field", help="Delta field for reasoning: reasoning_content (DeepSeek, SGLang) or reasoning."
+        ),
+    ] = "reasoning_content",
     fault: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -182,13 +191,23 @@ def simulate(
     import asyncio
 
     from .simulator import SimConfig, Simulator, parse_fault
+    from .simulator.replies import REASONING_FIELDS
 
     try:
         faults = tuple(parse_fault(spec) for spec in fault or [])
     except ValueError as exc:
         _fail_setup(f"--fault: {exc}")
         return
-    config = SimConfig(tokens_per_second=tokens_per_second, ttft=ttft, length=length, faults=faults)
+    if reasoning_field not in REASONING_FIELDS:
+        _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
+    config = SimConfig(
+        tokens_per_second=tokens_per_second,
+        ttft=ttft,
+        length=length,
+        faults=faults,
+        reasoning=reasoning,
+        reasoning_field=reasoning_field,
+    )
 
     async def serve() -> None:
         sim = Simulator(config)
