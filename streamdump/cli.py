@@ -104,13 +104,23 @@ def run(
             "--progress-interval", min=0.0, help="Seconds between plain progress lines when stderr is not a terminal."
         ),
     ] = C.PROGRESS_INTERVAL,
+    ext: Annotated[str, typer.Option("--ext", help="Extension of the answer files, e.g. md.")] = "txt",
+    no_reasoning: Annotated[
+        bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
+    ] = False,
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
     from .jobs import Defaults
     from .launch import describe, exit_code, resolve_endpoint, run_command
+    from .layout import check_ext
     from .retry import RetryPolicy
     from .runner import RunSettings
+
+    try:
+        ext = check_ext(ext)
+    except ValueError as exc:
+        _fail_setup(str(exc))
 
     params: dict[str, object] = {}
     if temperature is not None:
@@ -135,6 +145,8 @@ def run(
         "timeout": timeout,
         "max_failures": max_failures,
         "force": force,
+        "ext": ext,
+        "no_reasoning": no_reasoning,
     }
     settings = RunSettings(
         out_dir=out_dir,
@@ -142,9 +154,10 @@ def run(
         policy=RetryPolicy(
             max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max, max_retry_after=max_retry_after
         ),
-        attempt=AttemptSettings(idle_timeout=idle_timeout, attempt_timeout=timeout),
+        attempt=AttemptSettings(idle_timeout=idle_timeout, attempt_timeout=timeout, keep_reasoning=not no_reasoning),
         max_failures=max_failures,
         force=force,
+        ext=ext,
         options=options,
     )
     try:

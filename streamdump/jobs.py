@@ -50,6 +50,12 @@ class Job:
     name: str = ""
     request_hash: str = ""
 
+    @property
+    def choices(self) -> int:
+        """How many choices the request asks for (its ``n``)."""
+        n = self.params.get("n", 1)
+        return n if isinstance(n, int) and n > 1 else 1
+
     def body(self) -> dict[str, Any]:
         """The chat-completions request body, without the streaming options."""
         return {**self.params, "model": self.model, "messages": self.messages}
@@ -155,6 +161,9 @@ def parse_line(text: str, line: int, defaults: Defaults) -> Job:
     if not isinstance(model, str) or not model:
         raise LineError('"model" must be a non-empty string')
     params = {**defaults.params, **params}
+    n = params.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise LineError('"n" must be a positive integer')
     return Job(
         id=item_id or default_id(line),
         line=line,

@@ -234,6 +234,8 @@ class Simulator:
             reasoning_field=config.reasoning_field,
             refuse=fault is not None and fault.kind == "refuse",
         )
+        if fault is not None and fault.kind == "single-choice":
+            body = {**body, "n": 1}
         return reply(prompt, body, style)
 
     def _usage(self, body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
