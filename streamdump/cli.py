@@ -108,6 +108,20 @@ def run(
     no_reasoning: Annotated[
         bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
     ] = False,
+    template: Annotated[
+        Optional[str],
+        typer.Option("--template", metavar="FILE", help="Render each input record into the prompt: {field}, {a.b}."),
+    ] = None,
+    template_text: Annotated[
+        Optional[str], typer.Option("--template-text", metavar="TEXT", help="--template given as text.")
+    ] = None,
+    system_template: Annotated[
+        Optional[str],
+        typer.Option("--system-template", metavar="FILE", help="Render each record into the system message."),
+    ] = None,
+    system_template_text: Annotated[
+        Optional[str], typer.Option("--system-template-text", metavar="TEXT", help="--system-template given as text.")
+    ] = None,
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
@@ -116,18 +130,33 @@ def run(
     from .layout import check_ext
     from .retry import RetryPolicy
     from .runner import RunSettings
+    from .templates import templates_from_options
 
     try:
         ext = check_ext(ext)
-    except ValueError as exc:
+        prompt_template, system_tpl = templates_from_options(
+            template=template,
+            template_text=template_text,
+            system_template=system_template,
+            system_template_text=system_template_text,
+            system=system,
+        )
+    except (ValueError, SetupError) as exc:
         _fail_setup(str(exc))
+        return
 
     params: dict[str, object] = {}
     if temperature is not None:
         params["temperature"] = temperature
     if max_tokens is not None:
         params["max_tokens"] = max_tokens
-    defaults = Defaults(model=model or C.DEFAULT_MODEL, system=system, params=params)
+    defaults = Defaults(
+        model=model or C.DEFAULT_MODEL,
+        system=system,
+        params=params,
+        template=prompt_template,
+        system_template=system_tpl,
+    )
     options = {
         "prompts": prompts,
         "out_dir": str(out_dir),
@@ -147,6 +176,8 @@ def run(
         "force": force,
         "ext": ext,
         "no_reasoning": no_reasoning,
+        "template": template if template is not None else template_text,
+        "system_template": system_template if system_template is not None else system_template_text,
     }
     settings = RunSettings(
         out_dir=out_dir,
