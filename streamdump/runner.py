@@ -22,7 +22,7 @@ from .attempt import AttemptOutcome, AttemptSettings, run_attempt
 from .errors import AttemptError, DiskError
 from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, iter_jobs
-from .layout import Layout
+from .layout import Layout, part_path
 from .manifest import Finished, load_finished
 from .output import SUMMARY, OutputWriter
 from .partset import empty_fields, leftovers
@@ -325,7 +325,7 @@ class Runner:
         duration: float,
     ) -> None:
         kept = [path.name for path in outcome.files.kept_parts()] if outcome.files is not None else []
-        answer_part = layout.answer().name + ".part"
+        answer_part = part_path(layout.answer()).name
         entry = await self._entry(job, layout, "failed", attempts, outcome, duration)
         entry["error"] = {"type": exc.kind, "message": str(exc), "status": exc.status}
         record = {

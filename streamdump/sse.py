@@ -110,8 +110,8 @@ def _error_message(error: object) -> str:
 def parse_event(data: bytes, state: StreamState, event: str | None = None) -> str | None:
     """Apply one SSE ``data`` payload to ``state``; return choice 0's answer text, if any.
 
-Everything else a chunk carries (reasoning, refusals, tool calls, other choices) goes to
-``state.choices`` (see ``choices``).
+    Everything else a chunk carries (reasoning, refusals, tool calls, other choices) goes to
+    ``state.choices`` (see ``choices``).
 
     Raises StreamEventError for an ``{"error": ...}`` event, MalformedChunkError for non-JSON.
     """
