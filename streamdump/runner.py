@@ -185,7 +185,7 @@ class Runner:
                 self._busy.discard(task)
 
     def _layout(self, job: Job) -> Layout:
-        return Layout(self.settings.out_dir, job.name, self.settings.ext, job.choices)
+        return Layout(self.settings.out_dir, job.name, ext=self.settings.ext, n=job.choices)
 
     async def _item(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
