@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from streamdump.cli import app
 from streamdump.simulator import Simulator
 from streamdump.simulator.replies import REFUSAL, tool_arguments
 
@@ -271,3 +273,21 @@ def test_files_of_an_earlier_run_that_this_run_did_not_write_are_removed(
     second = run_cli(prompts, "--no-reasoning", sim=sim)
     assert second.exit_code == 0
     assert {p.name for p in second.out.glob("a.*")} == {"a.txt"}
+
+
+def test_reasoning_split_across_network_writes_is_intact(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    sim = start_sim(reasoning=40, faults=["split-utf8"])
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "u", "prompt": "unicode please"}])
+    ran = run_cli(prompts, sim=sim)
+    assert ran.exit_code == 0, ran.stderr
+    reasoning = (ran.out / "u.reasoning.txt").read_text(encoding="utf-8")
+    assert reasoning == expected_reasoning("unicode please", 40)
+    assert any(ord(ch) > 127 for ch in reasoning), "the test prompt must produce multi-byte characters"
+
+
+def test_simulate_refuses_an_unknown_reasoning_field() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--port", "0", "--reasoning-field", "thoughts"])
+    assert result.exit_code == 2
+    assert "--reasoning-field must be one of reasoning_content, reasoning" in result.stderr
