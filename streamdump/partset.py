@@ -96,7 +96,7 @@ class PartSet:
         refused = self.choices.refused
         if complete:
             for index in self.choices.indices:
-                if (ANSWER, index) not in self.parts:
+                if (ANSWER, index) not in self.parts and index not in refused:
                     self.parts[ANSWER, index] = writer.open(self.layout.answer(index))
         finishing = []
         for (kind, index), part in self.parts.items():
