@@ -56,15 +56,15 @@ def test_no_reasoning_drops_the_text_but_counts_it(
 def test_steady_reasoning_longer_than_the_idle_timeout_is_not_a_stall(
     start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
 ) -> None:
-    # 40 pieces of reasoning at 40 a second: about a second of thinking, a piece every 25 ms;
-    # the idle timeout (0.4 s) is far shorter than the thinking and far longer than any gap.
-    sim = start_sim(reasoning=40, tokens_per_second=40, length=2)
+    # 60 pieces of reasoning at 50 a second: over a second of thinking, a piece every 20 ms;
+    # the idle timeout (0.5 s) is far shorter than the thinking and far longer than any gap.
+    sim = start_sim(reasoning=60, tokens_per_second=50, length=2)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "slow", "prompt": "ponder"}])
-    ran = run_cli(prompts, "--idle-timeout", "0.4", "--max-retries", "0", sim=sim)
+    ran = run_cli(prompts, "--idle-timeout", "0.5", "--max-retries", "0", sim=sim)
     assert ran.exit_code == 0, ran.stderr
     assert len(sim.stats.requests) == 1
-    assert ran.by_id()["slow"]["duration_s"] > 0.4
-    assert (ran.out / "slow.reasoning.txt").read_text() == expected_reasoning("ponder", 40)
+    assert ran.by_id()["slow"]["duration_s"] > 0.5  # the thinking outlasted the idle timeout
+    assert (ran.out / "slow.reasoning.txt").read_text() == expected_reasoning("ponder", 60)
 
 
 def test_a_stream_dropped_while_reasoning_keeps_the_partial_reasoning(
