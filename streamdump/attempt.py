@@ -1,8 +1,9 @@
-"""One attempt at one item: open the stream, write its text into a part file, finish.
+"""One attempt at one item: open the stream, write its text into part files, finish.
 
 Every way an attempt can fail ends here as an ``AttemptError`` (see ``errors``), and the part
-file is always closed (renamed to its final name only after a finish_reason), also on
-cancellation.  The response is always closed by ``with_streaming_response``'s context manager.
+files (see ``partset``) are always closed (renamed to their final names only after every choice
+has a finish_reason), also on cancellation.  The response is always closed by
+``with_streaming_response``'s context manager.
 """
 
 from __future__ import annotations
@@ -10,22 +11,25 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
 
 from . import _constants as C
+from .choices import ANSWER
 from .errors import (
     AttemptError,
     AttemptTimeoutError,
     FatalRequestError,
     IncompleteStreamError,
+    MissingChoicesError,
     RetryableError,
     StallError,
 )
-from .output import OutputWriter, PartFile
+from .layout import Layout
+from .output import OutputWriter
+from .partset import PartSet
 from .retry import is_retried_status, parse_retry_after
 from .sse import EventDecoder, StreamState, parse_event
 
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 class AttemptSettings:
     idle_timeout: float = C.IDLE_TIMEOUT
     attempt_timeout: float = C.ATTEMPT_TIMEOUT
+    keep_reasoning: bool = True  # --no-reasoning drops reasoning text instead of writing it
 
 
 @dataclass(slots=True)
@@ -44,13 +49,19 @@ class AttemptOutcome:
     """What a finished attempt produced (also filled in as far as it got when one fails)."""
 
     state: StreamState
-    part: PartFile | None = None
+    files: PartSet | None = None
     ttft: float | None = None
     headers: dict[str, str] | None = None
 
     @property
     def chars(self) -> int:
-        return self.part.chars if self.part is not None else 0
+        """Characters of answer text, every choice counted."""
+        return self.files.chars(ANSWER) if self.files is not None else 0
+
+    @property
+    def received(self) -> int:
+        """Characters of text of any kind: answers, reasoning, refusals."""
+        return self.files.received if self.files is not None else 0
 
 
 class Watchdog:
@@ -107,22 +118,22 @@ def _server_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-async def _close_part(writer: OutputWriter, part: PartFile, *, complete: bool) -> None:
-    """Close a part file even while being cancelled: shielded, and time-boxed."""
-    await asyncio.wait_for(asyncio.shield(writer.finish(part, complete=complete)), C.CLEANUP_TIMEOUT)
+async def _close_files(files: PartSet, *, complete: bool) -> None:
+    """Close the part files even while being cancelled: shielded, and time-boxed."""
+    await asyncio.wait_for(asyncio.shield(files.close(complete=complete)), C.CLEANUP_TIMEOUT)
 
 
 async def run_attempt(
     client: openai.AsyncOpenAI,
     job: Job,
-    final: Path,
+    layout: Layout,
     writer: OutputWriter,
     settings: AttemptSettings,
     outcome: AttemptOutcome,
     *,
     include_usage: bool = True,
 ) -> None:
-    """Stream one attempt into ``final``'s part file; raises AttemptError when it fails.
+    """Stream one attempt into the part files of ``layout``; raises AttemptError when it fails.
 
     ``outcome`` is filled in as the attempt goes, so the caller knows how far a failed one got.
     """
@@ -137,7 +148,7 @@ async def run_attempt(
             async with asyncio.timeout(None) as scope:
                 watchdog = Watchdog(scope, settings.idle_timeout, settings.attempt_timeout)
                 try:
-                    await _stream(client, job, final, writer, extra, watchdog, outcome, started)
+                    await _stream(client, job, layout, writer, settings, extra, watchdog, outcome, started)
                 finally:
                     watchdog.cancel()
         except TimeoutError:
@@ -155,24 +166,32 @@ async def run_attempt(
         except httpx2.TimeoutException:
             raise RetryableError("timed out reading the stream", kind="timeout") from None
         except httpx2.TransportError as exc:
-            # After a finish_reason the answer is complete; only the epilogue (usage, [DONE]) was lost.
-            if state.finish_reason is None:
+            # After every finish_reason the answer is complete; only the epilogue (usage, [DONE]) was lost.
+            if not state.choices.complete:
                 raise RetryableError(f"connection lost mid-stream: {exc}", kind="connection") from None
-        complete = state.finish_reason is not None
-        if outcome.part is not None:
-            await _close_part(writer, outcome.part, complete=complete)
+        complete = state.choices.complete
+        if outcome.files is not None:
+            await _close_files(outcome.files, complete=complete)
         if not complete:
+            missing = state.choices.missing
+            if missing and state.choices.finished:
+                raise MissingChoicesError(
+                    f"asked for n={layout.n} choices, the stream finished with {layout.n - len(missing)} "
+                    "(does the server support n?)",
+                    kind="missing_choices",
+                )
             raise IncompleteStreamError("the stream ended without a finish_reason", kind="incomplete")
     finally:
-        if outcome.part is not None and not outcome.part.closing:
-            await _close_part(writer, outcome.part, complete=False)
+        if outcome.files is not None and not outcome.files.closed:
+            await _close_files(outcome.files, complete=False)
 
 
 async def _stream(
     client: openai.AsyncOpenAI,
     job: Job,
-    final: Path,
+    layout: Layout,
     writer: OutputWriter,
+    settings: AttemptSettings,
     extra: dict[str, Any],
     watchdog: Watchdog,
     outcome: AttemptOutcome,
@@ -181,9 +200,16 @@ async def _stream(
     loop = asyncio.get_running_loop()
     state = outcome.state
     body = job.body()
+
+    def first_text() -> None:  # reasoning, refusals, other choices: the first text of any kind
+        if outcome.ttft is None:
+            outcome.ttft = loop.time() - started
+
     async with client.chat.completions.with_streaming_response.create(**body, **extra) as response:
         outcome.headers = dict(response.headers)
-        part = outcome.part = writer.open(final)
+        files = outcome.files = PartSet(writer, layout, keep_reasoning=settings.keep_reasoning, on_text=first_text)
+        state.choices = files.choices
+        part = files.first
         decoder = EventDecoder()
         async for data in response.http_response.aiter_bytes():
             events = decoder.feed(data)

@@ -124,20 +124,59 @@ def run(
             "--progress-interval", min=0.0, help="Seconds between plain progress lines when stderr is not a terminal."
         ),
     ] = C.PROGRESS_INTERVAL,
+    ext: Annotated[str, typer.Option("--ext", help="Extension of the answer files, e.g. md.")] = "txt",
+    no_reasoning: Annotated[
+        bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
+    ] = False,
+    template: Annotated[
+        Optional[str],
+        typer.Option("--template", metavar="FILE", help="Render each input record into the prompt: {field}, {a.b}."),
+    ] = None,
+    template_text: Annotated[
+        Optional[str], typer.Option("--template-text", metavar="TEXT", help="--template given as text.")
+    ] = None,
+    system_template: Annotated[
+        Optional[str],
+        typer.Option("--system-template", metavar="FILE", help="Render each record into the system message."),
+    ] = None,
+    system_template_text: Annotated[
+        Optional[str], typer.Option("--system-template-text", metavar="TEXT", help="--system-template given as text.")
+    ] = None,
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
     from .jobs import Defaults
     from .launch import describe, exit_code, resolve_endpoint, run_command
+    from .layout import check_ext
     from .retry import RetryPolicy
     from .runner import RunSettings
+    from .templates import templates_from_options
+
+    try:
+        ext = check_ext(ext)
+        prompt_template, system_tpl = templates_from_options(
+            template=template,
+            template_text=template_text,
+            system_template=system_template,
+            system_template_text=system_template_text,
+            system=system,
+        )
+    except (ValueError, SetupError) as exc:
+        _fail_setup(str(exc))
+        return
 
     params: dict[str, object] = {}
     if temperature is not None:
         params["temperature"] = temperature
     if max_tokens is not None:
         params["max_tokens"] = max_tokens
-    defaults = Defaults(model=model or C.DEFAULT_MODEL, system=system, params=params)
+    defaults = Defaults(
+        model=model or C.DEFAULT_MODEL,
+        system=system,
+        params=params,
+        template=prompt_template,
+        system_template=system_tpl,
+    )
     options = {
         "prompts": prompts,
         "out_dir": str(out_dir),
@@ -158,6 +197,10 @@ def run(
         "rpm": rpm,
         "tpm": tpm,
         "expected_output_tokens": expected_output_tokens,
+        "ext": ext,
+        "no_reasoning": no_reasoning,
+        "template": template if template is not None else template_text,
+        "system_template": system_template if system_template is not None else system_template_text,
     }
     if dry_run:
         from .dryrun import dry_run as run_dry
@@ -176,12 +219,13 @@ def run(
         policy=RetryPolicy(
             max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max, max_retry_after=max_retry_after
         ),
-        attempt=AttemptSettings(idle_timeout=idle_timeout, attempt_timeout=timeout),
+        attempt=AttemptSettings(idle_timeout=idle_timeout, attempt_timeout=timeout, keep_reasoning=not no_reasoning),
         max_failures=max_failures,
         force=force,
         rpm=rpm,
         tpm=tpm,
         expected_output_tokens=expected_output_tokens,
+        ext=ext,
         options=options,
     )
     try:
@@ -245,6 +289,15 @@ def simulate(
         ),
     ] = None,
     limit_window: Annotated[float, typer.Option("--limit-window", min=0.01, help="The window, seconds.")] = 60.0,
+    reasoning: Annotated[
+        int, typer.Option("--reasoning", min=0, help="Pieces of reasoning streamed before each answer (0: none).")
+    ] = 0,
+    reasoning_field: Annotated[
+        str,
+        typer.Option(
+            "--reasoning-field", help="Delta field for reasoning: reasoning_content (DeepSeek, SGLang) or reasoning."
+        ),
+    ] = "reasoning_content",
     fault: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -257,12 +310,15 @@ def simulate(
     import asyncio
 
     from .simulator import SimConfig, Simulator, parse_fault
+    from .simulator.replies import REASONING_FIELDS
 
     try:
         faults = tuple(parse_fault(spec) for spec in fault or [])
     except ValueError as exc:
         _fail_setup(f"--fault: {exc}")
         return
+    if reasoning_field not in REASONING_FIELDS:
+        _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
     config = SimConfig(
         tokens_per_second=tokens_per_second,
         ttft=ttft,
@@ -272,6 +328,8 @@ def simulate(
         reject_stream_options=reject_stream_options,
         rpm_limit=limit_requests,
         rpm_window=limit_window,
+        reasoning=reasoning,
+        reasoning_field=reasoning_field,
     )
 
     async def serve() -> None:

@@ -13,6 +13,7 @@
         │   ├── MalformedChunkError   a data line that is not JSON
         │   └── IncompleteStreamError the stream ended without a finish_reason
         └── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
+            └── MissingChoicesError  the stream finished without some of the n choices asked for
 
 Input errors are never retried.  An item whose attempts are used up is recorded as failed with the
 last ``AttemptError`` and every attempt's summary; the run goes on.
@@ -99,3 +100,7 @@ class IncompleteStreamError(RetryableError):
 
 class FatalRequestError(AttemptError):
     pass
+
+
+class MissingChoicesError(FatalRequestError):
+    """The server finished the stream but never sent some choices: it does not support ``n``."""

@@ -20,6 +20,7 @@ from typing import IO, Any, BinaryIO
 from .digests import DigestTable
 from .errors import InputError
 from .naming import fold_key, hashed_name, is_plain, safe_name
+from .templates import Template, TemplateError
 
 BATCH_URL = "/v1/chat/completions"
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -39,6 +40,8 @@ class Defaults:
     model: str
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    template: Template | None = None  # --template: every line is a record rendered into the prompt
+    system_template: Template | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,12 @@ class Job:
     params: dict[str, Any]
     name: str = ""
     request_hash: str = ""
+
+    @property
+    def choices(self) -> int:
+        """How many choices the request asks for (its ``n``)."""
+        n = self.params.get("n", 1)
+        return n if isinstance(n, int) and n > 1 else 1
 
     def body(self) -> dict[str, Any]:
         """The chat-completions request body, without the streaming options."""
@@ -118,7 +127,13 @@ def parse_line(text: str, line: int, defaults: Defaults) -> Job:
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object, got {type(obj).__name__}")
 
-    if "custom_id" in obj or "body" in obj or "url" in obj:
+    if defaults.template is not None:
+        # A record: its fields fill the template; only "id", "model" and "params" mean more.
+        item_id = _check_id(obj.get("id"), "id")
+        messages = _render(obj, defaults.template, defaults.system_template, defaults.system)
+        model = obj.get("model", defaults.model)
+        params = _check_params(obj.get("params", {}), "params")
+    elif "custom_id" in obj or "body" in obj or "url" in obj:
         item_id = _check_id(obj.get("custom_id"), "custom_id")
         if obj.get("method", "POST") != "POST":
             raise LineError(f'Batch API "method" must be POST, not {obj.get("method")!r}')
@@ -156,6 +171,9 @@ def parse_line(text: str, line: int, defaults: Defaults) -> Job:
     if not isinstance(model, str) or not model:
         raise LineError('"model" must be a non-empty string')
     params = {**defaults.params, **params}
+    n = params.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise LineError('"n" must be a positive integer')
     return Job(
         id=item_id or default_id(line),
         line=line,
@@ -164,6 +182,30 @@ def parse_line(text: str, line: int, defaults: Defaults) -> Job:
         params=params,
         request_hash=request_hash(model, messages, params),
     )
+
+
+def _render(
+    record: dict[str, Any], template: Template, system_template: Template | None, system: str | None
+) -> list[dict[str, Any]]:
+    problems = []
+    prompt = ""
+    try:
+        prompt = template.render(record)
+    except TemplateError as exc:
+        problems.append(str(exc))
+    if system_template is not None:
+        try:
+            system = system_template.render(record)
+        except TemplateError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise LineError("; ".join(problems))
+    if not prompt.strip():
+        raise LineError(f"{template.label} renders an empty prompt for this record")
+    messages = [{"role": "user", "content": prompt}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
 
 
 def _digest(text: str) -> int:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,11 @@ class OutputWriter:
 
     async def write_file(self, path: Path, data: bytes | None) -> None:
         """Replace a small file atomically (``None``: remove it if present)."""
-        self._files.append((path, data))
+        await self.write_files([(path, data)])
+
+    async def write_files(self, files: Sequence[tuple[Path, bytes | None]]) -> None:
+        """``write_file`` for several files, in one trip to the I/O thread."""
+        self._files.extend(files)
         await self._barrier()
 
     async def record(self, entry: dict[str, Any]) -> None:

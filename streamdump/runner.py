@@ -23,8 +23,10 @@ from .attempt import AttemptOutcome, AttemptSettings, run_attempt
 from .errors import AttemptError, DiskError, FatalRequestError
 from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, iter_jobs
+from .layout import Layout, part_path
 from .manifest import Finished, load_finished
 from .output import SUMMARY, OutputWriter
+from .partset import empty_fields, leftovers
 from .progress import Progress
 from .ratelimit import header_pause
 from .retry import RetryPolicy, backoff_delay
@@ -90,7 +92,7 @@ def _iso(epoch: float) -> str:
 
 
 def _attempt_record(number: int, started: float, outcome: AttemptOutcome, exc: AttemptError | None) -> dict[str, Any]:
-    record: dict[str, Any] = {"attempt": number, "started_at": _iso(started), "chars": outcome.chars}
+    record: dict[str, Any] = {"attempt": number, "started_at": _iso(started), "chars": outcome.received}
     if exc is not None:
         record["error"] = {"type": exc.kind, "message": str(exc), "status": exc.status}
     return record
@@ -152,7 +154,6 @@ class Runner:
         return result
 
     async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
-        ext = self.settings.ext
         try:
             for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
                 if self.stop.is_set():
@@ -162,7 +163,7 @@ class Runner:
                     done is not None
                     and done.status == "ok"
                     and done.request_hash == job.request_hash
-                    and f"{job.name}.{ext}" in answers
+                    and all(name in answers for name in self._layout(job).answer_names())
                 ):
                     self.result.skipped += 1
                     self.progress.item("ok", 0)
@@ -190,10 +191,13 @@ class Runner:
             finally:
                 self._busy.discard(task)
 
+    def _layout(self, job: Job) -> Layout:
+        return Layout(self.settings.out_dir, job.name, ext=self.settings.ext, n=job.choices)
+
     async def _item(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        final = self.settings.out_dir / f"{job.name}.{self.settings.ext}"
+        layout = self._layout(job)
         attempts: list[dict[str, Any]] = []
         outcome = AttemptOutcome(StreamState())
         policy = self.settings.policy
@@ -211,7 +215,7 @@ class Runner:
                     await self._attempt(
                         self.client,
                         job,
-                        final,
+                        layout,
                         self._writer_(),
                         self.settings.attempt,
                         outcome,
@@ -227,7 +231,7 @@ class Runner:
                     if exc.stops_run:
                         self.stop_run(f"{exc} (every request would fail the same way: check the API key)")
                     if not exc.retryable or retries >= policy.max_retries or self.stop.is_set():
-                        await self._failed(job, final, attempts, outcome, exc, loop.time() - t0)
+                        await self._failed(job, layout, attempts, outcome, exc, loop.time() - t0)
                         return
                     retries += 1
                     delay = backoff_delay(retries, policy, retry_after=exc.retry_after)
@@ -246,12 +250,12 @@ class Runner:
                         "(usage will be counted with tiktoken)"
                     )
                 attempts.append(_attempt_record(len(attempts) + 1, attempt_started, outcome, None))
-                entry = await self._succeeded(job, final, attempts, outcome, loop.time() - t0)
+                entry = await self._succeeded(job, layout, attempts, outcome, loop.time() - t0)
                 usage = entry["usage"]
                 gate.release(cost, (usage["prompt_tokens"] or 0) + (usage["completion_tokens"] or 0))
                 return
         except asyncio.CancelledError:
-            entry = await self._entry(job, final, "cancelled", attempts, outcome, loop.time() - t0)
+            entry = await self._entry(job, layout, "cancelled", attempts, outcome, loop.time() - t0)
             await self._record(entry, [])
             raise
 
@@ -278,7 +282,7 @@ class Runner:
     @staticmethod
     def _used_estimate(job: Job, outcome: AttemptOutcome) -> int:
         """What a failed attempt may have cost: its prompt and the text it received."""
-        return counter_for(job.model).messages(job.messages) + outcome.chars // 4
+        return counter_for(job.model).messages(job.messages) + outcome.received // 4
 
     def _slow_down(self, headers: Mapping[str, str] | None, cost: int) -> None:
         """Hold new requests when the server's rate-limit headers say the window is nearly spent."""
@@ -295,7 +299,7 @@ class Runner:
         assert self._writer is not None
         return self._writer
 
-    async def _usage(self, job: Job, outcome: AttemptOutcome, final: Path) -> dict[str, Any]:
+    async def _usage(self, job: Job, outcome: AttemptOutcome) -> dict[str, Any]:
         usage = outcome.state.usage
         if usage and "completion_tokens" in usage:
             return {
@@ -305,7 +309,8 @@ class Runner:
             }
         counter = counter_for(job.model)
         prompt = counter.messages(job.messages)
-        completion = await asyncio.to_thread(_count_file, counter, final) if outcome.chars else 0
+        texts = outcome.files.produced if outcome.files is not None else []
+        completion = await asyncio.to_thread(_count_files, counter, texts) if outcome.received else 0
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -315,87 +320,100 @@ class Runner:
     async def _entry(
         self,
         job: Job,
-        final: Path,
+        layout: Layout,
         status: str,
         attempts: list[dict[str, Any]],
         outcome: AttemptOutcome,
         duration: float,
     ) -> dict[str, Any]:
         usage = (
-            await self._usage(job, outcome, final)
-            if status == "ok"
+            await self._usage(job, outcome)
+            if status in ("ok", "refused")
             else {"prompt_tokens": None, "completion_tokens": None, "source": None}
         )
-        return {
+        fields = outcome.files.manifest_fields() if outcome.files is not None else empty_fields()
+        choices = fields.pop("choices", None)
+        entry = {
             "id": job.id,
             "line": job.line,
-            "file": final.name,
+            "file": layout.answer().name,
             "status": status,
             "finish_reason": outcome.state.finish_reason,
             "model": outcome.state.model or job.model,
             "attempts": len(attempts),
             "usage": usage,
             "chars": outcome.chars,
+            **fields,
             "ttft_s": None if outcome.ttft is None else round(outcome.ttft, 4),
             "duration_s": round(duration, 4),
             "request_hash": job.request_hash,
             "ended_at": _iso(time.time()),
         }
+        if choices is not None:
+            entry["choices"] = choices
+        return entry
 
     async def _record(self, entry: dict[str, Any], files: list[tuple[Path, bytes | None]]) -> None:
         """Write the side files and the manifest line; shielded and time-boxed (cancellation)."""
         writer = self._writer_()
 
         async def commit() -> None:
-            for path, data in files:
-                await writer.write_file(path, data)
+            if files:
+                await writer.write_files(files)
             await writer.record(entry)
 
         await asyncio.wait_for(asyncio.shield(commit()), C.CLEANUP_TIMEOUT)
         result = self.result
         result.statuses[entry["status"]] += 1
-        if entry["finish_reason"]:
-            result.finish_reasons[entry["finish_reason"]] += 1
+        # With several choices, each choice's finish_reason is counted.
+        for reason in [c["finish_reason"] for c in entry.get("choices", ())] or [entry["finish_reason"]]:
+            if reason:
+                result.finish_reasons[reason] += 1
         usage = entry["usage"]
         result.prompt_tokens += usage.get("prompt_tokens") or 0
         result.completion_tokens += usage.get("completion_tokens") or 0
         self.progress.item(entry["status"], usage.get("completion_tokens") or 0)
 
     async def _succeeded(
-        self, job: Job, final: Path, attempts: list[dict[str, Any]], outcome: AttemptOutcome, duration: float
+        self, job: Job, layout: Layout, attempts: list[dict[str, Any]], outcome: AttemptOutcome, duration: float
     ) -> dict[str, Any]:
-        entry = await self._entry(job, final, "ok", attempts, outcome, duration)
-        await self._record(entry, [(_error_path(final), None)])
+        """The stream completed: ok, or refused when a choice refused (a refusal is not an answer)."""
+        refused = outcome.files is not None and bool(outcome.files.choices.refused)
+        entry = await self._entry(job, layout, "refused" if refused else "ok", attempts, outcome, duration)
+        stale = leftovers(layout, outcome.files, succeeded=True)
+        if refused:
+            self.progress.error(f"streamdump: {job.id}: refused")
+        await self._record(entry, [(path, None) for path in [layout.error(), *stale]])
         return entry
 
     async def _failed(
         self,
         job: Job,
-        final: Path,
+        layout: Layout,
         attempts: list[dict[str, Any]],
         outcome: AttemptOutcome,
         exc: AttemptError,
         duration: float,
     ) -> None:
-        part = final.with_name(final.name + ".part")
-        kept = outcome.chars > 0
-        entry = await self._entry(job, final, "failed", attempts, outcome, duration)
+        kept = [path.name for path in outcome.files.kept_parts()] if outcome.files is not None else []
+        answer_part = part_path(layout.answer()).name
+        entry = await self._entry(job, layout, "failed", attempts, outcome, duration)
         entry["error"] = {"type": exc.kind, "message": str(exc), "status": exc.status}
         record = {
             "id": job.id,
-            "file": final.name,
+            "file": layout.answer().name,
             "error": entry["error"],
             "attempts": attempts,
-            "partial_file": part.name if kept else None,
+            "partial_file": answer_part if answer_part in kept else None,
+            "partial_files": kept,
         }
         files: list[tuple[Path, bytes | None]] = [
             (
-                _error_path(final),
+                layout.error(),
                 (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass"),
             ),
         ]
-        if not kept:
-            files.append((part, None))
+        files += [(path, None) for path in leftovers(layout, outcome.files, succeeded=False)]
         self.progress.error(f"streamdump: {job.id}: failed after {len(attempts)} attempt(s): {exc}")
         await self._record(entry, files)
         failed = self.result.statuses["failed"]
@@ -403,12 +421,8 @@ class Runner:
             self.stop_run(f"{failed} items failed (--max-failures {self.settings.max_failures})")
 
 
-def _error_path(final: Path) -> Path:
-    return final.with_name(final.name.rsplit(".", 1)[0] + ".error.json")
-
-
-def _count_file(counter: Any, path: Path) -> int:
-    return int(counter.text(path.read_text("utf-8", errors="replace")))
+def _count_files(counter: Any, paths: list[Path]) -> int:
+    return sum(int(counter.text(path.read_text("utf-8", errors="replace"))) for path in paths)
 
 
 def _answer_files(out_dir: Path, ext: str) -> set[str]:

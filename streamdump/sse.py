@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .choices import Choices
 from .errors import MalformedChunkError, StreamEventError
 
 
@@ -93,6 +94,7 @@ class StreamState:
     response_id: str | None = None
     chunks: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    choices: Choices = field(default_factory=Choices)  # everything but choice 0's plain content
 
 
 def _error_message(error: object) -> str:
@@ -106,7 +108,10 @@ def _error_message(error: object) -> str:
 
 
 def parse_event(data: bytes, state: StreamState, event: str | None = None) -> str | None:
-    """Apply one SSE ``data`` payload to ``state``; return the answer text it carries, if any.
+    """Apply one SSE ``data`` payload to ``state``; return choice 0's answer text, if any.
+
+    Everything else a chunk carries (reasoning, refusals, tool calls, other choices) goes to
+    ``state.choices`` (see ``choices``).
 
     Raises StreamEventError for an ``{"error": ...}`` event, MalformedChunkError for non-JSON.
     """
@@ -133,11 +138,18 @@ def parse_event(data: bytes, state: StreamState, event: str | None = None) -> st
         state.usage = usage
     text = None
     for choice in chunk.get("choices") or ():
-        if choice.get("finish_reason"):
-            state.finish_reason = choice["finish_reason"]
         delta = choice.get("delta")
         if delta:
             content = delta.get("content")
+            # The common chunk, {"content": "..."} of choice 0, costs no more than this test.
+            if not (content and len(delta) == 1 and not choice.get("index")):
+                content = state.choices.delta(choice.get("index") or 0, delta)
             if content:
                 text = content if text is None else text + content
+        reason = choice.get("finish_reason")
+        if reason:
+            index = choice.get("index") or 0
+            state.choices.finish(index, reason)
+            if not index:
+                state.finish_reason = reason
     return text

@@ -39,3 +39,19 @@ def write_jsonl(path: Path, rows: list[dict[str, Any] | str]) -> Path:
 
 def expected_text(prompt: str, length: int = LENGTH) -> str:
     return "".join(response_pieces(prompt, length=length))
+
+
+def expected_reasoning(prompt: str, length: int, choice: int = 0) -> str:
+    from streamdump.simulator.replies import reasoning_pieces
+
+    return "".join(reasoning_pieces(prompt, length=length, choice=choice))
+
+
+def expected_choice(prompt: str, choice: int, length: int = LENGTH) -> str:
+    from streamdump.simulator.replies import answer_pieces
+
+    return "".join(answer_pieces(prompt, length=length, choice=choice))
+
+
+def leftover_parts(out: Path) -> list[str]:
+    return sorted(p.name for p in out.glob("*.part"))

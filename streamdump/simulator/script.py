@@ -14,6 +14,8 @@ Fault rules, as given to ``streamdump simulate --fault`` (repeatable)::
     truncate         end the body after `after` chunks with no finish_reason and no [DONE]
     eof              like truncate, but the body has neither chunked encoding nor a length
     content-filter   finish with finish_reason "content_filter" after `after` chunks
+    refuse           answer with a refusal (delta.refusal) instead of content (harmless)
+    single-choice    answer one choice, whatever n the request asks for (as servers without n do)
     split-utf8       send each multi-byte character split across two network writes (harmless)
 
     keys: match=TEXT   only prompts whose last user message contains TEXT
@@ -30,7 +32,19 @@ import random
 from dataclasses import dataclass, field
 
 KINDS = frozenset(
-    {"status", "drop", "stall", "sse-error", "malformed", "truncate", "eof", "content-filter", "split-utf8"}
+    {
+        "status",
+        "drop",
+        "stall",
+        "sse-error",
+        "malformed",
+        "truncate",
+        "eof",
+        "content-filter",
+        "split-utf8",
+        "refuse",
+        "single-choice",
+    }
 )
 _FLOAT_KEYS = frozenset({"rate", "retry_after", "retry_after_ms", "retry_after_date", "ping"})
 _INT_KEYS = frozenset({"times", "after"})

@@ -2,6 +2,7 @@
 
 ``POST /v1/chat/completions`` (``stream: true``, ``stream_options.include_usage``; non-streamed
 requests are answered too), ``GET /v1/models``, and ``GET /_sim/stats`` for what it has seen.
+What it answers (several choices, tool calls, reasoning, refusals) is decided in ``replies``.
 It records every request and measures how many streams and connections were open at once, so
 tests and benchmarks can check the client from the server's side.
 """
@@ -16,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .script import Fault, count_tokens_roughly, pick_fault, response_pieces
+from .replies import Choice, Style, interleave, reply
+from .script import Fault, count_tokens_roughly, pick_fault
 
 MAX_BODY = 16 * 1024 * 1024
 REASONS = {
@@ -49,6 +51,8 @@ class SimConfig:
     reject_stream_options: bool = False  # answer 400 to a request that has stream_options
     rpm_limit: int | None = None  # enforce requests per window, with x-ratelimit-* headers and 429s
     rpm_window: float = 60.0
+    reasoning: int = 0  # pieces of reasoning before each answer
+    reasoning_field: str = "reasoning_content"  # or "reasoning", as newer vLLM names it
 
 
 @dataclass(slots=True)
@@ -221,7 +225,7 @@ class Simulator:
         if fault is not None and fault.kind == "status":
             return await self._status_fault(writer, fault)
         if not body.get("stream"):
-            return await self._complete(writer, body, prompt)
+            return await self._complete(writer, body, prompt, fault)
         try:
             return await self._stream(reader, writer, body, prompt, fault, limit_headers or {})
         finally:
@@ -255,25 +259,39 @@ class Simulator:
         )
         return True
 
-    def _pieces(self, body: dict[str, Any], prompt: str) -> tuple[list[str], str]:
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        pieces = response_pieces(prompt, length=self.config.length, seed=self.config.seed)
-        if isinstance(limit, int) and 0 < limit < len(pieces):
-            return pieces[:limit], "length"
-        return pieces, "stop"
+    def _reply(self, body: dict[str, Any], prompt: str, fault: Fault | None) -> list[Choice]:
+        config = self.config
+        style = Style(
+            length=config.length,
+            seed=config.seed,
+            reasoning=config.reasoning,
+            reasoning_field=config.reasoning_field,
+            refuse=fault is not None and fault.kind == "refuse",
+        )
+        if fault is not None and fault.kind == "single-choice":
+            body = {**body, "n": 1}
+        return reply(prompt, body, style)
 
-    def _usage(self, body: dict[str, Any], pieces: list[str]) -> dict[str, int]:
+    def _usage(self, body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
+        """Usage of the whole request, every choice counted once."""
         prompt_tokens = sum(
             count_tokens_roughly(str(m.get("content") or "")) for m in body.get("messages") or [] if isinstance(m, dict)
         )
-        return {
+        completion = sum(choice.tokens for choice in choices)
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(pieces),
-            "total_tokens": prompt_tokens + len(pieces),
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
         }
+        reasoning = sum(len(choice.reasoning) for choice in choices)
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return usage
 
-    async def _complete(self, writer: asyncio.StreamWriter, body: dict[str, Any], prompt: str) -> bool:
-        pieces, finish = self._pieces(body, prompt)
+    async def _complete(
+        self, writer: asyncio.StreamWriter, body: dict[str, Any], prompt: str, fault: Fault | None
+    ) -> bool:
+        choices = self._reply(body, prompt, fault)
         await self._json(
             writer,
             200,
@@ -283,9 +301,14 @@ class Simulator:
                 "created": int(time.time()),
                 "model": body.get("model") or self.config.model,
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": "".join(pieces)}, "finish_reason": finish}
+                    {
+                        "index": choice.index,
+                        "message": choice.message(self.config.reasoning_field),
+                        "finish_reason": choice.finish,
+                    }
+                    for choice in choices
                 ],
-                "usage": self._usage(body, pieces),
+                "usage": self._usage(body, choices),
             },
         )
         return True
@@ -302,20 +325,25 @@ class Simulator:
         config = self.config
         kind = fault.kind if fault else None
         chunked = kind != "eof"
-        pieces, finish = self._pieces(body, prompt)
+        choices = self._reply(body, prompt, fault)
+        steps = interleave(choices)
+        finishes = {choice.index: choice.finish for choice in choices}
         model = body.get("model") or config.model
         created = int(time.time())
         cid = f"chatcmpl-sim-{len(self.stats.requests)}"
 
         def event(
-            delta: dict[str, Any] | None, finish_reason: str | None = None, usage: dict[str, int] | None = None
+            delta: dict[str, Any] | None,
+            finish_reason: str | None = None,
+            usage: dict[str, Any] | None = None,
+            index: int = 0,
         ) -> bytes:
             chunk: dict[str, Any] = {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                "choices": [] if delta is None else [{"index": index, "delta": delta, "finish_reason": finish_reason}],
             }
             if usage is not None:
                 chunk["usage"] = usage
@@ -350,11 +378,12 @@ class Simulator:
         self.stats.peak_streams = max(self.stats.peak_streams, self.stats.open_streams)
         try:
             await pause(config.ttft)
-            await send(event({"role": "assistant", "content": ""}))
+            for choice in choices:
+                await send(event({"role": "assistant", "content": ""}, index=choice.index))
             gap = 1.0 / config.tokens_per_second if config.tokens_per_second > 0 else 0.0
             after = fault.after if fault else 0
-            for index, piece in enumerate(pieces):
-                if fault is not None and index == after:
+            for position, (index, delta) in enumerate(steps):
+                if fault is not None and position == after:
                     if kind == "drop":
                         writer.transport.abort()
                         return False
@@ -374,15 +403,16 @@ class Simulator:
                             return True
                         return False
                     elif kind == "content-filter":
-                        finish = "content_filter"
+                        finishes = dict.fromkeys(finishes, "content_filter")
                         break
                 if gap:
                     await pause(gap)
-                await send(event({"content": piece}), split=kind == "split-utf8")
-            await send(event({}, finish))
+                await send(event(delta, index=index), split=kind == "split-utf8")
+            for index, finish in finishes.items():
+                await send(event({}, finish, index=index))
             options = body.get("stream_options")
             if config.usage and isinstance(options, dict) and options.get("include_usage"):
-                await send(event(None, usage=self._usage(body, pieces)))
+                await send(event(None, usage=self._usage(body, choices)))
             await send(b"data: [DONE]\n\n")
             if chunked:
                 await send(b"")
