@@ -199,8 +199,10 @@ def run(
         "expected_output_tokens": expected_output_tokens,
         "ext": ext,
         "no_reasoning": no_reasoning,
-        "template": template if template is not None else template_text,
-        "system_template": system_template if system_template is not None else system_template_text,
+        "template": template,
+        "template_text": prompt_template.text if prompt_template is not None else None,
+        "system_template": system_template,
+        "system_template_text": system_tpl.text if system_tpl is not None else None,
     }
     if dry_run:
         from .dryrun import dry_run as run_dry

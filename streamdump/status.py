@@ -18,6 +18,7 @@ from .errors import SetupError
 from .jobs import Defaults, iter_jobs, scan
 from .manifest import iter_entries, manifest_paths
 from .output import SUMMARY
+from .templates import templates_from_options
 
 SHOWN = 20  # ids listed per group in the text output (--json lists all)
 
@@ -80,13 +81,22 @@ def _last_defaults(out_dir: Path) -> Defaults:
     for path in [out_dir / SUMMARY, *sorted(out_dir.glob("summary.*.json"))]:
         try:
             options = json.loads(path.read_text())["options"]
-            return Defaults(
-                model=options.get("model") or C.DEFAULT_MODEL,
-                system=options.get("system"),
-                params=dict(options.get("params") or {}),
-            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        template, system_template = templates_from_options(
+            template=None,
+            template_text=options.get("template_text"),
+            system_template=None,
+            system_template_text=options.get("system_template_text"),
+            system=options.get("system"),
+        )
+        return Defaults(
+            model=options.get("model") or C.DEFAULT_MODEL,
+            system=options.get("system"),
+            params=dict(options.get("params") or {}),
+            template=template,
+            system_template=system_template,
+        )
     return Defaults(model=C.DEFAULT_MODEL)
 
 

@@ -41,6 +41,7 @@ class TemplateError(ValueError):
 class Template:
     label: str  # the option it came from, for messages: "--template", "--system-template"
     pieces: tuple[Piece, ...]
+    text: str = ""  # the template as written (recorded in summary.json; status re-reads it)
 
     @property
     def fields(self) -> list[str]:
@@ -117,7 +118,7 @@ def parse_template(text: str, *, label: str = "--template", source: str = "--tem
         index = end + 1
     if "".join(literal):
         pieces.append("".join(literal))
-    return Template(label, tuple(pieces))
+    return Template(label, tuple(pieces), text)
 
 
 def _read(path: str, label: str) -> str:

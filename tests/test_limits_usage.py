@@ -231,3 +231,17 @@ def test_status_of_a_dir_without_manifest_is_a_setup_error(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["status", str(tmp_path)])
     assert result.exit_code == 2
     assert "no manifest here" in result.stderr
+
+
+def test_status_compares_a_templated_run_by_its_rendered_prompts(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    records = write_jsonl(tmp_path / "r.jsonl", [{"id": "a", "title": "Dune"}, {"id": "b", "title": "Emma"}])
+    ran = run_cli(records, "--template-text", "Summarize {title}.", sim=sim)
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.summary()["options"]["template_text"] == "Summarize {title}."
+    runner = CliRunner()
+    assert runner.invoke(app, ["status", str(ran.out), "--prompts", str(records)]).exit_code == 0
+    write_jsonl(records, [{"id": "a", "title": "Dune"}, {"id": "b", "title": "Persuasion"}])
+    data = json.loads(runner.invoke(app, ["status", str(ran.out), "--prompts", str(records), "--json"]).stdout)
+    assert data["prompts"]["changed"] == ["b"]
