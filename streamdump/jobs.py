@@ -19,6 +19,7 @@ from typing import IO, Any, BinaryIO
 
 from .errors import InputError
 from .naming import fold_key, hashed_name, is_plain, safe_name
+from .shard import Shard
 
 BATCH_URL = "/v1/chat/completions"
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -172,13 +173,18 @@ def _digest(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class InputPlan:
-    """What ``scan`` learned: where to read the lines again, how many jobs, which ids collide."""
+    """What ``scan`` learned: where to read the lines again, how many jobs, which ids collide.
+
+    With a shard, ``count`` and ``iter_jobs`` cover only its items; names (and the check) cover the
+    whole file, so every shard names an item the same way.
+    """
 
     path: str
     display: str
     count: int
     collided: frozenset[int]
     temporary: bool = False
+    shard: Shard | None = None
 
     def name_for(self, item_id: str) -> str:
         key = fold_key(item_id)
@@ -214,8 +220,8 @@ def _open_source(path: str) -> tuple[BinaryIO, str, bool]:
     return open(path, "rb"), path, False
 
 
-def scan(path: str, defaults: Defaults) -> InputPlan:
-    """Check every line of the prompts file. Raises InputError listing every problem found."""
+def scan(path: str, defaults: Defaults, *, shard: Shard | None = None) -> InputPlan:
+    """Check every line of the prompts file (all shards). Raises InputError listing every problem found."""
     problems: list[str] = []
     more = 0
     first_line: dict[int, int] = {}  # id digest -> line it first appeared on
@@ -246,7 +252,8 @@ def scan(path: str, defaults: Defaults) -> InputPlan:
             except LineError as exc:
                 problem(number, str(exc))
                 continue
-            count += 1
+            if shard is None or shard.contains(job.id):
+                count += 1
             id_digest = _digest(job.id)
             if id_digest in first_line:
                 problem(number, f"duplicate id {job.id!r} (first on line {first_line[id_digest]})")
@@ -279,8 +286,8 @@ def scan(path: str, defaults: Defaults) -> InputPlan:
             os.unlink(copy.name)
         raise InputError(problems, more=more)
     if copy is not None:
-        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True)
-    return InputPlan(path, display, count, frozenset(collided))
+        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard)
+    return InputPlan(path, display, count, frozenset(collided), shard=shard)
 
 
 def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
@@ -290,6 +297,8 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
             if text is None:  # scan() has already refused such a file
                 continue
             job = parse_line(text, number, defaults)
+            if plan.shard is not None and not plan.shard.contains(job.id):
+                continue
             yield _with_name(job, plan.name_for(job.id))
 
 
