@@ -308,6 +308,7 @@ class Simulator:
                     raise _Closed
 
         head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache"]
+        head.append(f"x-request-id: req_sim_{len(self.stats.requests)}")  # as OpenAI sends it
         head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         self.stats.open_streams += 1
@@ -357,6 +358,8 @@ class Simulator:
                 hangup.cancel()
                 # Wait for the read to be withdrawn before the connection reads its next request.
                 await asyncio.wait({hangup})
+            elif not hangup.cancelled():
+                hangup.exception()  # a reset by a killed client: retrieved, so asyncio does not log it
 
     async def _stall(self, fault: Fault, send: Any, pause: Any) -> None:
         seconds = fault.value or 0.0
