@@ -203,3 +203,14 @@ def test_crontab(sim: Simulator, tmp_path: Path) -> None:
         assert argv[0].endswith("/streamdump")
         invoke(argv[1:], sim)
     assert_each_item_once(shared / "out", n)
+
+
+def test_the_readme_points_to_every_example_and_every_index_variable() -> None:
+    from streamdump.shard import AUTO_VARIABLES
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    for path in EXAMPLES.iterdir():
+        if path.name != "prompts.jsonl":
+            assert f"](examples/{path.name})" in readme, path.name
+    for variable in AUTO_VARIABLES:
+        assert f"`{variable}`" in readme
