@@ -134,7 +134,7 @@ def run(
     from .results import check_results_path
     from .retry import RetryPolicy
     from .runner import RunSettings
-    from .shard import ShardError, manifest_name, parse_shard, summary_name, tagged
+    from .shard import ShardError, parse_shard, tagged
 
     try:
         chosen = parse_shard(shard, os.environ) if shard is not None else None
@@ -184,7 +184,7 @@ def run(
     )
     try:
         if results is not None:
-            check_results_path(results, out_dir, {manifest_name(chosen), summary_name(chosen)})
+            check_results_path(results, out_dir)
         endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=simulate)
         result = run_command(
             prompts,

@@ -160,6 +160,7 @@ def _try_acquire(lock_dir: Path, shard: Shard | None) -> tuple[int | None, Holde
                 if is_lock and name != mine.name and overlaps(shard, other) and _is_held(lock_dir / name):
                     os.close(fd)
                     return None, Holder(lock_dir / name, other)
+            _stamp(fd, shard)  # still under the gate: a run refused next reads who holds it
         except BaseException:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -230,8 +231,6 @@ def hold_lock(
             "against a second run writing the same files"
         )
     try:
-        if fd is not None:
-            _stamp(fd, shard)
         yield
     finally:
         if fd is not None:

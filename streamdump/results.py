@@ -97,15 +97,15 @@ def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
     return line
 
 
-def check_results_path(path: Path, out_dir: Path, own_names: set[str]) -> None:
-    """Refuse a results file that would land on one of the run's own files. Raises SetupError."""
+def check_results_path(path: Path, out_dir: Path) -> None:
+    """Refuse a results file that would land on a file runs write in the out-dir. Raises SetupError."""
     try:
         inside = path.resolve().parent == out_dir.resolve()
     except OSError:
         inside = False
     name = path.name
     if inside and (
-        name in own_names or name.endswith((".txt", ".part", ".error.json", ".tmp")) or name.startswith("manifest.")
+        name.startswith((".", "manifest.", "summary.")) or name.endswith((".txt", ".part", ".error.json", ".tmp"))
     ):
         raise SetupError(f"--results-jsonl {path}: that name is one of the out-dir's own files; choose another")
 

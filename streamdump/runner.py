@@ -312,7 +312,10 @@ class Runner:
                 await writer.write_file(path, data)
             await writer.record(entry)
             if self._results is not None:
-                await self._results.add([entry])
+                try:
+                    await self._results.add([entry])
+                except DiskError as exc:  # the item itself is recorded: count it, then stop
+                    self.stop_run(f"cannot write output: {exc}")
 
         await asyncio.wait_for(asyncio.shield(commit()), C.CLEANUP_TIMEOUT)
         result = self.result

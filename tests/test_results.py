@@ -201,7 +201,8 @@ def test_each_shard_writes_its_own_results_file(
 
 
 @pytest.mark.parametrize(
-    "name", ["manifest.jsonl", "summary.json", "poem.txt", "x.error.json", "manifest.1-of-2.jsonl", "a.txt.part"]
+    "name",
+    ["manifest.jsonl", "summary.json", "a.txt", "x.error.json", "manifest.1-of-2.jsonl", "summary.2-of-3.json", ".a"],
 )
 def test_a_results_file_on_one_of_the_out_dirs_own_files_is_refused(
     sim: Simulator, run_cli: Callable[..., Ran], mixed: Path, tmp_path: Path, name: str
