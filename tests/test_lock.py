@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streamdump.lock import LOCK_DIR, hold_lock
+from streamdump.lock import GATE, LOCK_DIR, hold_lock
 from streamdump.shard import Shard, parse_shard
 from streamdump.simulator import Simulator
 
@@ -130,6 +130,40 @@ def test_wait_lock_waits_for_the_holder_then_runs(sim: Simulator, prompts: Path,
     reader.join()
     waiter.communicate()
     assert len(sim.stats.requests) == json.loads((out / "summary.1-of-2.json").read_text())["items"] > 0
+
+
+def blocked_on(path: Path) -> int:
+    """How many processes wait for a flock on ``path`` (Linux's /proc/locks: ``->`` lines)."""
+    inode = f":{path.stat().st_ino} "
+    return sum(1 for line in Path("/proc/locks").read_text().splitlines() if "->" in line and inode in line)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
+@pytest.mark.parametrize(("first", "second"), [("1/2", None), (None, "1/2"), ("1/2", "1/3"), ("2/2", "2/2")])
+def test_two_overlapping_runs_starting_at_the_same_instant_do_not_both_go_ahead(
+    start_sim: Callable[..., Simulator], prompts: Path, tmp_path: Path, first: str | None, second: str | None
+) -> None:
+    # Both runs are made to arrive at the gate before either can pass it: the test holds the gate
+    # until the kernel shows both blocked on it. Exactly one must then go ahead.
+    sim = start_sim(tokens_per_second=40, length=30)
+    out = tmp_path / "out"
+    (out / LOCK_DIR).mkdir(parents=True)
+    gate = out / LOCK_DIR / GATE
+    fd = os.open(gate, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        procs = [spawn_run(prompts, out, *shard_args(spec), base_url=sim.base_url) for spec in (first, second)]
+        wait_for(lambda: blocked_on(gate) == 2)
+    finally:
+        os.close(fd)
+    codes = []
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=60)
+        codes.append(proc.returncode)
+        if proc.returncode == 2:
+            assert "is already running in this out-dir" in stderr or "is running in this out-dir" in stderr
+    assert sorted(codes) == [0, 2]
+    assert max(r.nth for r in sim.stats.requests) == 1  # nothing was sent twice
 
 
 def test_a_filesystem_without_locks_gets_a_warning_and_the_run_goes_ahead(
