@@ -142,14 +142,38 @@ def run(
     system_template_text: Annotated[
         Optional[str], typer.Option("--system-template-text", metavar="TEXT", help="--system-template given as text.")
     ] = None,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(
+            "--shard",
+            envvar="STREAMDUMP_SHARD",
+            metavar="K/N",
+            help="Take only shard K of N (by a hash of the id); auto/N reads K from "
+            "JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.",
+        ),
+    ] = None,
+    wait_lock: Annotated[
+        bool,
+        typer.Option("--wait-lock", help="Wait for another run writing the same files in the out-dir, not refuse."),
+    ] = False,
+    results_jsonl: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--results-jsonl",
+            metavar="FILE",
+            help="Also write one line per finished item in the OpenAI Batch API output format.",
+        ),
+    ] = None,
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
     from .jobs import Defaults
     from .launch import describe, exit_code, resolve_endpoint, run_command
     from .layout import check_ext
+    from .results import check_results_path
     from .retry import RetryPolicy
     from .runner import RunSettings
+    from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
 
     try:
@@ -164,6 +188,12 @@ def run(
     except (ValueError, SetupError) as exc:
         _fail_setup(str(exc))
         return
+    try:
+        chosen = parse_shard(shard, os.environ) if shard is not None else None
+    except ShardError as exc:
+        _fail_setup(f"--shard {exc}")
+        return
+    results = tagged(results_jsonl, chosen) if results_jsonl is not None else None
 
     params: dict[str, object] = {}
     if temperature is not None:
@@ -203,13 +233,15 @@ def run(
         "template_text": prompt_template.text if prompt_template is not None else None,
         "system_template": system_template,
         "system_template_text": system_tpl.text if system_tpl is not None else None,
+        "shard": None if chosen is None else str(chosen),
+        "results_jsonl": None if results is None else str(results),
     }
     if dry_run:
         from .dryrun import dry_run as run_dry
         from .dryrun import format_report
 
         try:
-            report = run_dry(prompts, defaults, expected_output_tokens=expected_output_tokens)
+            report = run_dry(prompts, defaults, expected_output_tokens=expected_output_tokens, shard=chosen)
         except SetupError as exc:
             _fail_setup(str(exc))
             return
@@ -229,17 +261,30 @@ def run(
         expected_output_tokens=expected_output_tokens,
         ext=ext,
         options=options,
+        shard=chosen,
+        results=results,
     )
     try:
+        if results is not None:
+            check_results_path(results, out_dir)
         endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=simulate)
-        result = run_command(prompts, defaults, settings, endpoint, quiet=quiet, progress_interval=progress_interval)
+        result = run_command(
+            prompts,
+            defaults,
+            settings,
+            endpoint,
+            quiet=quiet,
+            progress_interval=progress_interval,
+            wait_lock=wait_lock,
+            notify=lambda message: typer.echo(message, err=True),
+        )
     except SetupError as exc:
         _fail_setup(str(exc))
         return
     except KeyboardInterrupt:  # Ctrl-C while the input is being checked: nothing was sent
         typer.echo("streamdump: interrupted before anything was sent", err=True)
         raise typer.Exit(130) from None
-    typer.echo(describe(result, str(out_dir)), err=True)
+    typer.echo(describe(result, str(out_dir), chosen), err=True)
     raise typer.Exit(exit_code(result))
 
 

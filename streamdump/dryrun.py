@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .jobs import Defaults, Job, scan
+from .shard import Shard
 from .tokens import counter_for
 
 
@@ -42,8 +43,8 @@ def output_limit(job: Job) -> int | None:
     return limit if isinstance(limit, int) and limit > 0 else None
 
 
-def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int) -> DryRunReport:
-    """Count the whole input. Raises InputError like a run would."""
+def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int, shard: Shard | None = None) -> DryRunReport:
+    """Count the input (only the shard's items, with a shard). Raises InputError like a run would."""
     report = DryRunReport()
 
     def count(job: Job) -> None:
@@ -60,7 +61,7 @@ def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int) -> Dr
             limit = expected_output_tokens
         totals.max_output_tokens += limit
 
-    scan(path, defaults, on_job=count).discard()
+    scan(path, defaults, on_job=count, shard=shard).discard()
     return report
 
 

@@ -3,7 +3,8 @@
     StreamdumpError
     ├── SetupError            the run cannot start; nothing was sent (exit 2)
     │   ├── InputError        one or more FILE:LINE problems in the prompts file
-    │   └── OutputDirError    the out-dir cannot be created or written
+    │   ├── OutputDirError    the out-dir cannot be created or written
+    │   └── LockedError       another run is writing the same files in the out-dir
     ├── DiskError             writing an item's files failed mid-run (disk full, I/O error)
     └── AttemptError          one attempt at one item failed; carries status, retry_after, cause
         ├── RetryableError    408, 409, 429, 5xx, connection, timeout, and the stream faults below
@@ -42,6 +43,10 @@ class InputError(SetupError):
 
 class OutputDirError(SetupError):
     """The out-dir cannot be created or written."""
+
+
+class LockedError(SetupError):
+    """Another run holds the out-dir's lock for the same items (the same shard, or an overlapping one)."""
 
 
 class DiskError(StreamdumpError):

@@ -20,6 +20,7 @@ from typing import IO, Any, BinaryIO
 from .digests import DigestTable
 from .errors import InputError
 from .naming import fold_key, hashed_name, is_plain, safe_name
+from .shard import Shard
 from .templates import Template, TemplateError
 
 BATCH_URL = "/v1/chat/completions"
@@ -215,13 +216,18 @@ def _digest(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class InputPlan:
-    """What ``scan`` learned: where to read the lines again, how many jobs, which ids collide."""
+    """What ``scan`` learned: where to read the lines again, how many jobs, which ids collide.
+
+    With a shard, ``count`` and ``iter_jobs`` cover only its items; names (and the check) cover the
+    whole file, so every shard names an item the same way.
+    """
 
     path: str
     display: str
     count: int
     collided: frozenset[int]
     temporary: bool = False
+    shard: Shard | None = None
 
     def name_for(self, item_id: str) -> str:
         key = fold_key(item_id)
@@ -257,10 +263,13 @@ def _open_source(path: str) -> tuple[BinaryIO, str, bool]:
     return open(path, "rb"), path, False
 
 
-def scan(path: str, defaults: Defaults, on_job: Callable[[Job], None] | None = None) -> InputPlan:
-    """Check every line of the prompts file. Raises InputError listing every problem found.
+def scan(
+    path: str, defaults: Defaults, *, on_job: Callable[[Job], None] | None = None, shard: Shard | None = None
+) -> InputPlan:
+    """Check every line of the prompts file (all shards). Raises InputError listing every problem found.
 
-    ``on_job`` sees every valid job as it is read (the dry run counts tokens in this one pass).
+    Only the shard's items are counted, and ``on_job`` sees each of them as it is read (the dry run
+    counts tokens in this one pass).
     """
     problems: list[str] = []
     more = 0
@@ -292,9 +301,10 @@ def scan(path: str, defaults: Defaults, on_job: Callable[[Job], None] | None = N
             except LineError as exc:
                 problem(number, str(exc))
                 continue
-            count += 1
-            if on_job is not None:
-                on_job(job)
+            if shard is None or shard.contains(job.id):
+                count += 1
+                if on_job is not None:
+                    on_job(job)
             first = first_line.setdefault(_digest(job.id), number)
             if first is not None:
                 problem(number, f"duplicate id {job.id!r} (first on line {first})")
@@ -322,8 +332,8 @@ def scan(path: str, defaults: Defaults, on_job: Callable[[Job], None] | None = N
             os.unlink(copy.name)
         raise InputError(problems, more=more)
     if copy is not None:
-        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True)
-    return InputPlan(path, display, count, frozenset(collided))
+        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard)
+    return InputPlan(path, display, count, frozenset(collided), shard=shard)
 
 
 def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
@@ -333,6 +343,8 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
             if text is None:  # scan() has already refused such a file
                 continue
             job = parse_line(text, number, defaults)
+            if plan.shard is not None and not plan.shard.contains(job.id):
+                continue
             yield _with_name(job, plan.name_for(job.id))
 
 

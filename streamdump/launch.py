@@ -1,5 +1,5 @@
-"""From a run's settings to a finished run: check the input, prepare the out-dir, start the
-simulator when asked, build the client, install signal handlers, and run.
+"""From a run's settings to a finished run: check the input, prepare the out-dir, take its lock,
+start the simulator when asked, build the client, install signal handlers, and run.
 
 Nothing is sent and nothing is written to the out-dir until the whole input has been checked.
 """
@@ -10,16 +10,19 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
 from . import _constants as C
 from .errors import SetupError
 from .jobs import Defaults, InputPlan, scan
+from .lock import hold_lock
 from .output import prepare_out_dir
 from .progress import Progress
 from .runner import Runner, RunResult, RunSettings
+from .shard import Shard, manifest_name, summary_name
 
 NO_KEY = "sk-no-key-needed"
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -78,20 +81,30 @@ def run_command(
     quiet: bool = False,
     stream: TextIO | None = None,
     progress_interval: float = C.PROGRESS_INTERVAL,
+    wait_lock: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Check, prepare, run. Raises SetupError (nothing sent) before the run starts."""
-    plan = scan(prompts, defaults)
+    """Check, prepare, lock, run. Raises SetupError (nothing sent) before the run starts.
+
+    ``notify`` gets the lines about the lock (waiting for another run; a filesystem without locks).
+    """
+    plan = scan(prompts, defaults, shard=settings.shard)
     try:
         prepare_out_dir(settings.out_dir)
-        progress = Progress(plan.count, quiet=quiet, stream=stream, interval=progress_interval)
-        try:
-            with _simulator(endpoint.simulate) as sim_url:
-                base_url = sim_url or endpoint.base_url
-                return asyncio.run(_run(plan, defaults, settings, base_url, endpoint.api_key, progress))
-        finally:
-            progress.close()
+        with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
+            progress = Progress(plan.count, quiet=quiet, stream=stream, interval=progress_interval)
+            try:
+                with _simulator(endpoint.simulate) as sim_url:
+                    base_url = sim_url or endpoint.base_url
+                    return asyncio.run(_run(plan, defaults, settings, base_url, endpoint.api_key, progress))
+            finally:
+                progress.close()
     finally:
         plan.discard()
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
 
 
 async def _run(
@@ -132,7 +145,7 @@ def exit_code(result: RunResult) -> int:
     return 0 if result.all_ok else 1
 
 
-def describe(result: RunResult, out_dir: str) -> str:
+def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str:
     """The one-paragraph summary that ends every run."""
     statuses = result.statuses
     parts = [f"{statuses.get('ok', 0) + result.skipped} ok"]
@@ -145,10 +158,11 @@ def describe(result: RunResult, out_dir: str) -> str:
     special = {k: v for k, v in result.finish_reasons.items() if k != "stop"}
     finishes = "".join(f", {v} finished by {k}" for k, v in sorted(special.items()))
     wall = result.ended_at - result.started_at
+    which = "" if shard is None else f"shard {shard}: "
     text = (
-        f"streamdump: {result.total} items: {', '.join(parts)}{finishes}; "
+        f"streamdump: {which}{result.total} items: {', '.join(parts)}{finishes}; "
         f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens in {wall:.1f} s; "
-        f"output in {out_dir}/ (manifest.jsonl, summary.json)"
+        f"output in {out_dir}/ ({manifest_name(shard)}, {summary_name(shard)})"
     )
     if result.stopped:
         text += f"; stopped early: {result.stopped}"

@@ -1,18 +1,25 @@
-"""The manifest: one JSON line per finished item, appended as items finish; read back on resume.
+"""The manifests: one JSON line per finished item, appended as items finish; read back on resume.
+
+An unsharded run writes ``manifest.jsonl``; a run of ``--shard K/N`` writes ``manifest.K-of-N.jsonl``,
+so shards sharing an out-dir never write the same file.  Readers take every manifest in the dir.
 
 Reading tolerates a torn last line (a run killed mid-write) and any line that is not a JSON
-object: such lines are skipped.  The latest line for an id wins.
+object: such lines are skipped.  The latest line for an id wins: within one manifest the later
+line, across manifests the one that ended later (``ended_at``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .output import MANIFEST
+
+_SHARD_MANIFEST = re.compile(r"manifest\.([1-9][0-9]*)-of-([1-9][0-9]*)\.jsonl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,36 +27,74 @@ class Finished:
     status: str
     request_hash: str
     file: str
+    source: Path | None = None  # the manifest holding the entry, and where its line starts
+    offset: int = -1
 
 
 def iter_entries(path: Path) -> Iterator[dict[str, Any]]:
     """Every well-formed entry in one manifest file, in order."""
+    for _, entry in iter_located_entries(path):
+        yield entry
+
+
+def iter_located_entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(offset of its line, entry) for every well-formed entry in one manifest file, in order."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return
     with handle:
+        offset = 0
         for raw in handle:
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                continue  # a torn line from a killed run
-            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                yield entry
+            start, offset = offset, offset + len(raw)
+            entry = _parse(raw)
+            if entry is not None:
+                yield start, entry
+
+
+def read_entry(path: Path, offset: int) -> dict[str, Any] | None:
+    """The entry whose line starts at ``offset`` (as ``iter_located_entries`` gave it)."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return _parse(handle.readline())
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None  # a torn line from a killed run
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+        return entry
+    return None
 
 
 def manifest_paths(out_dir: Path) -> list[Path]:
-    """The manifest files in an out-dir."""
-    path = out_dir / MANIFEST
-    return [path] if path.exists() else []
+    """Every manifest in an out-dir: ``manifest.jsonl``, then each ``manifest.K-of-N.jsonl`` by N, K."""
+    paths = [out_dir / MANIFEST] if (out_dir / MANIFEST).is_file() else []
+    sharded: list[tuple[int, int, Path]] = []
+    for path in out_dir.glob("manifest.*-of-*.jsonl"):
+        match = _SHARD_MANIFEST.fullmatch(path.name)
+        if match is not None and path.is_file():
+            sharded.append((int(match[2]), int(match[1]), path))
+    return paths + [path for _, _, path in sorted(sharded)]
 
 
-def load_finished(out_dir: Path) -> dict[str, Finished]:
-    """id -> its latest manifest entry, for resume."""
+def load_finished(out_dir: Path, *, keep: Callable[[str], bool] | None = None) -> dict[str, Finished]:
+    """id -> its latest manifest entry, for resume (only ids ``keep`` accepts, when given)."""
     finished: dict[str, Finished] = {}
-    for path in manifest_paths(out_dir):
-        for entry in iter_entries(path):
-            finished[entry["id"]] = Finished(
-                str(entry.get("status")), str(entry.get("request_hash")), str(entry.get("file"))
+    when: dict[str, tuple[int, str]] = {}  # id -> (manifest index, ended_at) of the entry kept
+    for index, path in enumerate(manifest_paths(out_dir)):
+        for offset, entry in iter_located_entries(path):
+            item = entry["id"]
+            if keep is not None and not keep(item):
+                continue
+            ended = str(entry.get("ended_at") or "")
+            seen = when.get(item)
+            if seen is not None and seen[0] != index and ended < seen[1]:
+                continue  # another manifest has a later entry for this id
+            when[item] = (index, ended)
+            finished[item] = Finished(
+                str(entry.get("status")), str(entry.get("request_hash")), str(entry.get("file")), path, offset
             )
     return finished

@@ -14,15 +14,17 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import DiskError, OutputDirError
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
+_T = TypeVar("_T")
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -165,6 +167,10 @@ class OutputWriter:
         self._lines.append(json.dumps(entry, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
         await self._barrier()
 
+    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn(*args)`` on the I/O thread (in turn with the writes: never two at once)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     # -- the flusher ------------------------------------------------------------------------
     def _mark(self, part: PartFile) -> None:
         part.queued = True
@@ -250,8 +256,10 @@ def prepare_out_dir(out_dir: Path) -> None:
     """Create the out-dir and prove it is writable. Raises OutputDirError. Runs before any request."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".streamdump-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A unique name: shards on other hosts probe the same dir, and pids repeat across hosts
+        # and containers (often 1 in a pod).
+        fd, probe = tempfile.mkstemp(prefix=".streamdump-probe-", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise OutputDirError(f"{out_dir}: cannot write the out-dir: {exc.strerror or exc}") from None

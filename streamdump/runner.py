@@ -8,6 +8,7 @@ or when the disk fails; items in flight are then closed cleanly and recorded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
@@ -25,11 +26,13 @@ from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, iter_jobs
 from .layout import Layout, part_path
 from .manifest import Finished, load_finished
-from .output import SUMMARY, OutputWriter
+from .output import OutputWriter
 from .partset import empty_fields, leftovers
 from .progress import Progress
 from .ratelimit import header_pause
+from .results import ResultsWriter
 from .retry import RetryPolicy, backoff_delay
+from .shard import Shard, manifest_name, summary_name
 from .sse import StreamState
 from .tokens import counter_for
 
@@ -50,6 +53,8 @@ class RunSettings:
     tpm: float | None = None
     expected_output_tokens: int = C.EXPECTED_OUTPUT_TOKENS
     options: dict[str, Any] = field(default_factory=dict)  # echoed into summary.json
+    shard: Shard | None = None  # only this shard's items; its own manifest and summary
+    results: Path | None = None  # --results-jsonl: Batch API output lines (already tagged with the shard)
 
 
 @dataclass(slots=True)
@@ -113,6 +118,7 @@ class Runner:
         self.stop = asyncio.Event()
         self._busy: set[asyncio.Task[None]] = set()
         self._writer: OutputWriter | None = None
+        self._results: ResultsWriter | None = None
 
     # -- stopping ---------------------------------------------------------------------------
     def stop_run(self, reason: str) -> None:
@@ -135,25 +141,33 @@ class Runner:
         result.started_at = time.time()
         finished: dict[str, Finished] = {}
         answers: set[str] = set()
+        shard = self.settings.shard
         if not self.settings.force:
-            finished = await asyncio.to_thread(load_finished, self.settings.out_dir)
+            keep = shard.contains if shard is not None else None
+            finished = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
         self._gate = Gate(rpm=self.settings.rpm, tpm=self.settings.tpm)
-        async with OutputWriter(self.settings.out_dir) as writer:
+        async with OutputWriter(self.settings.out_dir, manifest=manifest_name(shard)) as writer:
             self._writer = writer
+            if self.settings.results is not None:
+                self._results = ResultsWriter(self.settings.results, self.settings.out_dir, writer)
+                await self._results.open()
             queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._feed(queue, finished, answers), name="streamdump-feeder")
                 for index in range(self.settings.concurrency):
                     group.create_task(self._worker(queue), name=f"streamdump-worker-{index}")
+            if self._results is not None:
+                await asyncio.shield(self._results.close())
             result.ended_at = time.time()
             result.not_started = result.total - result.skipped - sum(result.statuses.values())
             summary = result.summary(self.settings.options)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
-            await asyncio.shield(writer.write_file(self.settings.out_dir / SUMMARY, data))
+            await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
         return result
 
     async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
+        skipped: list[Finished] = []  # for the results file, written in batches
         try:
             for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
                 if self.stop.is_set():
@@ -167,13 +181,28 @@ class Runner:
                 ):
                     self.result.skipped += 1
                     self.progress.item("ok", 0)
+                    if self._results is not None:
+                        skipped.append(done)
+                        if len(skipped) >= 512:
+                            await self._skipped_results(skipped)
                     if index % 512 == 0:
                         await asyncio.sleep(0)  # let signals and progress through on a long skip
                     continue
                 await queue.put(job)
+            await self._skipped_results(skipped)
         finally:
             for _ in range(self.settings.concurrency):
                 await queue.put(None)
+
+    async def _skipped_results(self, skipped: list[Finished]) -> None:
+        if self._results is None or not skipped:
+            return
+        batch = skipped[:]
+        skipped.clear()
+        try:
+            await self._results.add_finished(batch)
+        except DiskError as exc:
+            self.stop_run(f"cannot write output: {exc}")
 
     async def _worker(self, queue: asyncio.Queue[Job | None]) -> None:
         while (job := await queue.get()) is not None:
@@ -347,6 +376,8 @@ class Runner:
             "ttft_s": None if outcome.ttft is None else round(outcome.ttft, 4),
             "duration_s": round(duration, 4),
             "request_hash": job.request_hash,
+            "request_id": _request_id(outcome.headers),
+            "response_id": outcome.state.response_id,
             "ended_at": _iso(time.time()),
         }
         if choices is not None:
@@ -361,6 +392,11 @@ class Runner:
             if files:
                 await writer.write_files(files)
             await writer.record(entry)
+            if self._results is not None:
+                try:
+                    await self._results.add([entry])
+                except DiskError as exc:  # the item itself is recorded: count it, then stop
+                    self.stop_run(f"cannot write output: {exc}")
 
         await asyncio.wait_for(asyncio.shield(commit()), C.CLEANUP_TIMEOUT)
         result = self.result
@@ -423,6 +459,14 @@ class Runner:
 
 def _count_files(counter: Any, paths: list[Path]) -> int:
     return sum(int(counter.text(path.read_text("utf-8", errors="replace"))) for path in paths)
+
+
+def _request_id(headers: dict[str, str] | None) -> str | None:
+    """The server's request id (OpenAI's ``x-request-id``), for support tickets and the results file."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "x-request-id":
+            return value
+    return None
 
 
 def _answer_files(out_dir: Path, ext: str) -> set[str]:

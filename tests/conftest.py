@@ -17,8 +17,18 @@ from support import Ran
 
 @pytest.fixture(autouse=True)
 def _no_ambient_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's key or endpoint."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "STREAMDUMP_MODEL"):
+    """Tests never see the developer's key or endpoint, nor a job engine's shard index."""
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "STREAMDUMP_MODEL",
+        "STREAMDUMP_SHARD",
+        "JOB_COMPLETION_INDEX",
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_STEP",
+        "SLURM_ARRAY_TASK_COUNT",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

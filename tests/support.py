@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,3 +61,38 @@ def expected_choice(prompt: str, choice: int, length: int = LENGTH) -> str:
 
 def leftover_parts(out: Path) -> list[str]:
     return sorted(p.name for p in out.glob("*.part"))
+
+
+AMBIENT = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "STREAMDUMP_SHARD", "JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")
+
+
+def spawn_run(
+    prompts: Path, out: Path, *args: str, base_url: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``streamdump run`` as a real subprocess (for runs that must overlap, or be killed)."""
+    environ = {k: v for k, v in os.environ.items() if k not in AMBIENT}
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamdump", "run", str(prompts), "-o", str(out), "-q", "--base-url", base_url, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**environ, **(env or {})},
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
+    """Poll a condition (a state, not a duration: the timeout only catches a hang)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def collect_stderr(proc: subprocess.Popen[str]) -> tuple[list[str], threading.Thread]:
+    """Read a subprocess's stderr lines as they come (the list fills while it runs)."""
+    stream = proc.stderr
+    assert stream is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(stream.readline, "")), daemon=True)
+    reader.start()
+    return lines, reader

@@ -48,7 +48,8 @@ def test_no_reasoning_drops_the_text_but_counts_it(
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "r", "prompt": "quiet"}])
     ran = run_cli(prompts, "--no-reasoning", sim=sim)
     assert ran.exit_code == 0, ran.stderr
-    assert sorted(p.name for p in ran.out.iterdir()) == ["manifest.jsonl", "r.txt", "summary.json"]
+    files = sorted(p.name for p in ran.out.iterdir() if p.name != ".streamdump-locks")
+    assert files == ["manifest.jsonl", "r.txt", "summary.json"]
     assert ran.by_id()["r"]["reasoning_chars"] == len(expected_reasoning("quiet", 5))
     assert ran.summary()["options"]["no_reasoning"] is True
 

@@ -371,6 +371,7 @@ class Simulator:
                     raise _Closed
 
         head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache"]
+        head.append(f"x-request-id: req_sim_{len(self.stats.requests)}")  # as OpenAI sends it
         head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
         head += [f"{key}: {value}" for key, value in extra_headers.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
@@ -423,6 +424,8 @@ class Simulator:
                 hangup.cancel()
                 # Wait for the read to be withdrawn before the connection reads its next request.
                 await asyncio.wait({hangup})
+            elif not hangup.cancelled():
+                hangup.exception()  # a reset by a killed client: retrieved, so asyncio does not log it
 
     async def _stall(self, fault: Fault, send: Any, pause: Any) -> None:
         seconds = fault.value or 0.0

@@ -1,0 +1,191 @@
+"""``--results-jsonl``: one line per finished item in the OpenAI Batch API output format.
+
+``batch_line`` is pure: a manifest entry and the item's text in, a Batch API output line out::
+
+    {"id": "batch_req_…", "custom_id": "<id>",
+     "response": {"status_code": 200, "request_id": "…", "body": {<a chat.completion object>}},
+     "error": null}
+
+A failed item has ``error: {"code", "message"}``, and ``response`` carries the HTTP status and an
+error body when the server answered with one (``null`` otherwise: a dropped connection, a stall).
+A cancelled item has ``error.code`` ``cancelled``.  Lines for items done by an earlier run (skipped
+on resume) are rebuilt from their manifest entry and ``.txt`` file, so the file always covers every
+finished item of the run's input (or shard), in the order items finished.
+
+``ResultsWriter`` writes ``FILE.part`` on the run's I/O thread and renames it to ``FILE`` when the
+run ends (also when it is stopped by a signal): like a ``.txt``, the file only appears whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import DiskError, OutputDirError, SetupError
+from .manifest import Finished, read_entry
+from .output import OutputWriter
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def _digest(entry: dict[str, Any]) -> str:
+    key = f"{entry['id']}\0{entry.get('request_hash')}\0{entry.get('ended_at')}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _created(entry: dict[str, Any]) -> int:
+    """When the request started, in epoch seconds (the manifest has its end and its duration)."""
+    try:
+        ended = datetime.fromisoformat(str(entry.get("ended_at"))).timestamp()
+    except ValueError:
+        return 0
+    duration = entry.get("duration_s")
+    return int(ended - (duration if isinstance(duration, (int, float)) else 0))
+
+
+def _usage(entry: dict[str, Any]) -> dict[str, int]:
+    usage = entry.get("usage") or {}
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
+    """The Batch API output line for one manifest entry; ``text`` is the ``.txt`` file's content
+    (``None`` when the item has none)."""
+    digest = _digest(entry)
+    request_id = entry.get("request_id") or f"streamdump-{digest[32:56]}"
+    line: dict[str, Any] = {"id": f"batch_req_{digest[:32]}", "custom_id": entry["id"], "response": None}
+    status = entry.get("status")
+    if status == "ok" and text is not None:
+        body = {
+            "id": entry.get("response_id") or f"chatcmpl-{digest[:24]}",
+            "object": "chat.completion",
+            "created": _created(entry),
+            "model": entry.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": entry.get("finish_reason"),
+                }
+            ],
+            "usage": _usage(entry),
+            "system_fingerprint": None,
+        }
+        line["response"] = {"status_code": 200, "request_id": request_id, "body": body}
+        line["error"] = None
+        return line
+    if status == "ok":
+        line["error"] = {"code": "missing_output", "message": f"{entry.get('file')} is missing from the out-dir"}
+    elif status == "failed":
+        error = entry.get("error") or {}
+        code = str(error.get("type") or "failed")
+        message = str(error.get("message") or "the request failed")
+        http = error.get("status")
+        if isinstance(http, int) and 400 <= http <= 599:
+            error_body = {"error": {"message": message, "type": code, "param": None, "code": None}}
+            line["response"] = {"status_code": http, "request_id": request_id, "body": error_body}
+        line["error"] = {"code": code, "message": message}
+    else:
+        line["error"] = {"code": str(status), "message": "the run was stopped before this item finished"}
+    return line
+
+
+def check_results_path(path: Path, out_dir: Path) -> None:
+    """Refuse a results file that would land on a file runs write in the out-dir. Raises SetupError."""
+    try:
+        inside = path.resolve().parent == out_dir.resolve()
+    except OSError:
+        inside = False
+    name = path.name
+    if inside and (
+        name.startswith((".", "manifest.", "summary.")) or name.endswith((".txt", ".part", ".error.json", ".tmp"))
+    ):
+        raise SetupError(f"--results-jsonl {path}: that name is one of the out-dir's own files; choose another")
+
+
+class ResultsWriter:
+    """Appends Batch API lines to ``FILE.part`` on the I/O thread; ``close`` renames it to ``FILE``."""
+
+    def __init__(self, dest: Path, out_dir: Path, io: OutputWriter) -> None:
+        self.dest = dest
+        self.part = dest.with_name(dest.name + ".part")
+        self.out_dir = out_dir
+        self.lines = 0
+        self._io = io
+        self._fd: int | None = None
+
+    async def open(self) -> None:
+        try:
+            self._fd = await self._io.call(self._open)
+        except OSError as exc:
+            raise OutputDirError(f"{self.part}: cannot write: {exc.strerror or exc}") from None
+
+    async def add(self, entries: list[dict[str, Any]]) -> None:
+        """Lines for items this run finished (their files are already in place)."""
+        await self._io.call(self._append, entries)
+
+    async def add_finished(self, done: list[Finished]) -> None:
+        """Lines for items an earlier run finished, read back from their manifest entries."""
+        await self._io.call(self._append_finished, done)
+
+    async def close(self) -> None:
+        await self._io.call(self._close)
+
+    # -- on the I/O thread -------------------------------------------------------------------
+    def _open(self) -> int:
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(self.part, _OPEN_FLAGS, 0o644)
+
+    def _text(self, entry: dict[str, Any]) -> str | None:
+        if entry.get("status") != "ok":
+            return None
+        try:
+            return (self.out_dir / str(entry.get("file"))).read_text("utf-8", errors="replace")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def _append(self, entries: list[dict[str, Any]]) -> None:
+        if self._fd is None:
+            return
+        data = b"".join(
+            # A lone surrogate in an id becomes its JSON escape: the file stays valid UTF-8.
+            json.dumps(batch_line(entry, self._text(entry)), ensure_ascii=False).encode("utf-8", "backslashreplace")
+            + b"\n"
+            for entry in entries
+        )
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as exc:
+            raise DiskError(f"{self.part}: {exc.strerror or exc}") from None
+        self.lines += len(entries)
+
+    def _append_finished(self, done: list[Finished]) -> None:
+        entries = []
+        for item in done:
+            if item.source is None:
+                continue
+            try:
+                entry = read_entry(item.source, item.offset)
+            except OSError as exc:
+                raise DiskError(f"{item.source}: {exc.strerror or exc}") from None
+            if entry is not None:
+                entries.append(entry)
+        self._append(entries)
+
+    def _close(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        os.close(fd)
+        try:
+            os.replace(self.part, self.dest)
+        except OSError as exc:
+            raise DiskError(f"{self.dest}: {exc.strerror or exc}") from None
