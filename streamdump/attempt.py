@@ -105,8 +105,10 @@ def _status_error(exc: openai.APIStatusError) -> AttemptError:
     message = f"HTTP {status}: {_server_message(exc)}"
     if is_retried_status(status):
         retry_after = parse_retry_after(exc.response.headers, now=time.time())
-        return RetryableError(message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers)
-    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers)
+        return RetryableError(
+            message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers, body=exc.body
+        )
+    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body)
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

@@ -298,7 +298,8 @@ def status(
 ) -> None:
     """Say what an out-dir holds: counts per status, tokens, failures, and what is still to do.
 
-    Exit 0 when everything is ok (and, with --prompts, nothing is left to do), 1 otherwise.
+    Exit 0 when everything is ok (and, with --prompts, nothing is left to do), 1 otherwise, 2 when
+    DIR holds no manifest or the prompts file is invalid.
     """
     import json
 
@@ -349,6 +350,7 @@ def simulate(
         Optional[list[str]],
         typer.Option(
             "--fault",
+            metavar="RULE",
             help="Inject a fault, e.g. 'drop,after=3,times=1' or '429,retry_after=2' (repeatable; see the README).",
         ),
     ] = None,

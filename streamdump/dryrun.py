@@ -65,6 +65,26 @@ def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int, shard
     return report
 
 
+def _items(count: int) -> str:
+    return f"{count:,} item" if count == 1 else f"{count:,} items"
+
+
+def _cost_lines(report: DryRunReport, price_in: float | None, price_out: float | None) -> list[str]:
+    """The cost range; with one price only, only what that price covers (never a price of 0 assumed)."""
+    cost_in = None if price_in is None else report.prompt_tokens * price_in / 1e6
+    cost_out = None if price_out is None else report.max_output_tokens * price_out / 1e6
+    if cost_in is not None and cost_out is not None:
+        return [
+            f"cost: {_usd(cost_in)} to {_usd(cost_in + cost_out)} "
+            "(prompts alone, up to every response at its max output)"
+        ]
+    if cost_in is not None:
+        return [f"prompt cost: {_usd(cost_in)} (give --price-out to price the output too)"]
+    if cost_out is not None:
+        return [f"output cost: up to {_usd(cost_out)} (give --price-in to price the prompts too)"]
+    return []
+
+
 def _usd(amount: float) -> str:
     return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
 
@@ -102,16 +122,10 @@ def format_report(
     lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
     without = sum(t.without_max for t in report.by_model.values())
     if without:
-        lines.append(f"{without:,} items set no max_tokens: counted at --expected-output-tokens each.")
+        lines.append(f"{_items(without)} set no max_tokens: counted at --expected-output-tokens each.")
     if any(not t.exact for t in report.by_model.values()):
         lines.append("(est.): no tokenizer is known for that model offline; about 4 characters a token.")
-    if price_in is not None or price_out is not None:
-        cost_in = report.prompt_tokens * (price_in or 0.0) / 1e6
-        cost_out = report.max_output_tokens * (price_out or 0.0) / 1e6
-        lines.append(
-            f"cost: {_usd(cost_in)} to {_usd(cost_in + cost_out)} "
-            f"(prompts alone, up to every response at its max output)"
-        )
+    lines += _cost_lines(report, price_in, price_out)
     if rpm:
         lines.append(f"at --rpm {rpm:g}: at least {_minutes(report.items / rpm)}")
     if tpm:

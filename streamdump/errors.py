@@ -66,8 +66,10 @@ class AttemptError(StreamdumpError):
         retry_after: float | None = None,
         kind: str | None = None,
         headers: dict[str, str] | None = None,
+        body: object | None = None,
     ) -> None:
         super().__init__(message)
+        self.body = body  # the server's error object, when it answered with one
         self.headers = headers
         self.status = status
         self.retry_after = retry_after

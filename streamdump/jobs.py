@@ -251,7 +251,7 @@ def _lines(stream: IO[bytes], copy: IO[bytes] | None = None) -> Iterator[tuple[i
         if not raw.strip():
             continue
         try:
-            yield number, raw.decode("utf-8")
+            yield number, raw.decode("utf-8").rstrip("\r\n")  # so JSON errors point into the line
         except UnicodeDecodeError:
             yield number, None
 
@@ -334,6 +334,34 @@ def scan(
     if copy is not None:
         return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard)
     return InputPlan(path, display, count, frozenset(collided), shard=shard)
+
+
+def read_ids(path: str) -> list[str]:
+    """Only the id of every line (``line-N`` where there is none), for comparing a file with an
+    out-dir when the shape of its requests is unknown. Raises InputError for unreadable lines."""
+    ids: list[str] = []
+    problems: list[str] = []
+    try:
+        source, display, _ = _open_source(path)
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        for number, text in _lines(source):
+            try:
+                obj = json.loads(text) if text is not None else None
+                if not isinstance(obj, dict):
+                    raise LineError("expected a JSON object" if text is not None else "not valid UTF-8")
+                key = "custom_id" if "custom_id" in obj else "id"
+                ids.append(_check_id(obj.get(key), key) or default_id(number))
+            except (ValueError, LineError) as exc:
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append(f"{display}:{number}: {exc}")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    if problems:
+        raise InputError(problems)
+    return ids
 
 
 def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:

@@ -89,7 +89,12 @@ def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
         message = str(error.get("message") or "the request failed")
         http = error.get("status")
         if isinstance(http, int) and 400 <= http <= 599:
-            error_body = {"error": {"message": message, "type": code, "param": None, "code": None}}
+            server = error.get("body")
+            error_body = (
+                {"error": server}
+                if isinstance(server, dict)
+                else {"error": {"message": message, "type": code, "param": None, "code": None}}
+            )
             line["response"] = {"status_code": http, "request_id": request_id, "body": error_body}
         line["error"] = {"code": code, "message": message}
     else:

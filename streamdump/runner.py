@@ -79,7 +79,8 @@ class RunResult:
     def summary(self, options: dict[str, Any]) -> dict[str, Any]:
         return {
             "items": self.total,
-            "statuses": dict(self.statuses),
+            # Every item of the input as it stands after this run: already-done items count as ok.
+            "statuses": dict(self.statuses + Tally({"ok": self.skipped})),
             "skipped_already_done": self.skipped,
             "not_started": self.not_started,
             "finish_reasons": dict(self.finish_reasons),
@@ -435,6 +436,8 @@ class Runner:
         answer_part = part_path(layout.answer()).name
         entry = await self._entry(job, layout, "failed", attempts, outcome, duration)
         entry["error"] = {"type": exc.kind, "message": str(exc), "status": exc.status}
+        if isinstance(exc.body, dict):
+            entry["error"]["body"] = exc.body  # the server's own error object, for the results file
         record = {
             "id": job.id,
             "file": layout.answer().name,
@@ -454,7 +457,8 @@ class Runner:
         await self._record(entry, files)
         failed = self.result.statuses["failed"]
         if self.settings.max_failures is not None and failed >= self.settings.max_failures:
-            self.stop_run(f"{failed} items failed (--max-failures {self.settings.max_failures})")
+            items = "item" if failed == 1 else "items"
+            self.stop_run(f"{failed} {items} failed (--max-failures {self.settings.max_failures})")
 
 
 def _count_files(counter: Any, paths: list[Path]) -> int:

@@ -8,6 +8,7 @@ message and parameters of the last run, read from summary.json).
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from . import _constants as C
 from .errors import SetupError
-from .jobs import Defaults, iter_jobs, scan
+from .jobs import Defaults, iter_jobs, read_ids, scan
 from .manifest import iter_entries, manifest_paths
 from .output import SUMMARY
 from .templates import templates_from_options
@@ -31,6 +32,7 @@ class PromptsCheck:
     missing: list[str] = field(default_factory=list)  # never finished in this dir
     not_ok: list[str] = field(default_factory=list)  # latest entry failed or cancelled
     changed: list[str] = field(default_factory=list)  # done, but the request is not the same any more
+    changes_checked: bool = True  # False when no run of this file is recorded here to compare with
 
     @property
     def to_do(self) -> int:
@@ -65,6 +67,7 @@ class StatusReport:
         if self.prompts is not None:
             p = self.prompts
             data["prompts"] = {
+                "changes_checked": p.changes_checked,
                 "file": p.file,
                 "total": p.total,
                 "done": p.done,
@@ -76,12 +79,22 @@ class StatusReport:
         return data
 
 
-def _last_defaults(out_dir: Path) -> Defaults:
-    """The defaults of the last run into this dir (from summary.json), so request hashes compare."""
+def _same_file(a: str, b: str) -> bool:
+    return a != "-" and b != "-" and (a == b or os.path.realpath(a) == os.path.realpath(b))
+
+
+def _run_defaults(out_dir: Path, prompts: str) -> Defaults | None:
+    """The defaults of a run of this same prompts file into this dir (from its summary), if any.
+
+    Request hashes only compare under the model, system message, parameters and templates the run
+    used; a summary of a run of another file says nothing about this one.
+    """
     for path in [out_dir / SUMMARY, *sorted(out_dir.glob("summary.*.json"))]:
         try:
             options = json.loads(path.read_text())["options"]
         except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not _same_file(str(options.get("prompts")), prompts):
             continue
         template, system_template = templates_from_options(
             template=None,
@@ -97,7 +110,7 @@ def _last_defaults(out_dir: Path) -> Defaults:
             template=template,
             system_template=system_template,
         )
-    return Defaults(model=C.DEFAULT_MODEL)
+    return None
 
 
 def collect_status(out_dir: Path, prompts: str | None = None) -> StatusReport:
@@ -124,23 +137,35 @@ def collect_status(out_dir: Path, prompts: str | None = None) -> StatusReport:
 
 
 def _check_prompts(out_dir: Path, prompts: str, latest: dict[str, dict[str, Any]]) -> PromptsCheck:
-    defaults = _last_defaults(out_dir)
+    defaults = _run_defaults(out_dir, prompts)
+    if defaults is None:
+        # No run of this file here to take the request's shape from: compare by id alone.
+        check = PromptsCheck(prompts, changes_checked=False)
+        for item_id in read_ids(prompts):
+            check.total += 1
+            _classify(check, out_dir, item_id, latest.get(item_id), None)
+        return check
     plan = scan(prompts, defaults)
     check = PromptsCheck(plan.display, total=plan.count)
     try:
         for job in iter_jobs(plan, defaults):
-            entry = latest.get(job.id)
-            if entry is None:
-                check.missing.append(job.id)
-            elif entry.get("status") != "ok" or not (out_dir / str(entry.get("file"))).exists():
-                check.not_ok.append(job.id)
-            elif entry.get("request_hash") != job.request_hash:
-                check.changed.append(job.id)
-            else:
-                check.done += 1
+            _classify(check, out_dir, job.id, latest.get(job.id), job.request_hash)
     finally:
         plan.discard()
     return check
+
+
+def _classify(
+    check: PromptsCheck, out_dir: Path, item_id: str, entry: dict[str, Any] | None, digest: str | None
+) -> None:
+    if entry is None:
+        check.missing.append(item_id)
+    elif entry.get("status") != "ok" or not (out_dir / str(entry.get("file"))).exists():
+        check.not_ok.append(item_id)
+    elif digest is not None and entry.get("request_hash") != digest:
+        check.changed.append(item_id)
+    else:
+        check.done += 1
 
 
 def _ids(label: str, ids: list[str]) -> list[str]:
@@ -164,6 +189,16 @@ def format_status(report: StatusReport) -> str:
     if report.prompts is not None:
         p = report.prompts
         lines.append(f"against {p.file}: {p.done} of {p.total} done, {p.to_do} to do")
+        if not p.changes_checked:
+            lines.append(
+                "  (compared by id only: the last run here was of another file, so changed requests are not seen)"
+            )
         lines += _ids("never run", p.missing) + _ids("not ok", p.not_ok) + _ids("changed since", p.changed)
-    lines.append("complete." if report.complete else "not complete: run the same command again to finish.")
+    if report.complete:
+        lines.append("complete.")
+    else:
+        lines.append(
+            "not complete: run the same command again to redo what is not ok "
+            "(an item refused with a 4xx fails again until its request changes)."
+        )
     return "\n".join(lines)

@@ -245,3 +245,45 @@ def test_status_compares_a_templated_run_by_its_rendered_prompts(
     write_jsonl(records, [{"id": "a", "title": "Dune"}, {"id": "b", "title": "Persuasion"}])
     data = json.loads(runner.invoke(app, ["status", str(ran.out), "--prompts", str(records), "--json"]).stdout)
     assert data["prompts"]["changed"] == ["b"]
+
+
+def test_status_against_a_file_the_last_run_was_not_of_compares_by_id(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    plain = write_jsonl(tmp_path / "plain.jsonl", [{"id": "p1", "prompt": "plain"}])
+    records = write_jsonl(tmp_path / "records.jsonl", [{"id": "r1", "title": "Dune"}])
+    out = tmp_path / "out"
+    assert run_cli(plain, sim=sim, out=out).exit_code == 0
+    assert run_cli(records, "--template-text", "About {title}", sim=sim, out=out).exit_code == 0
+    runner = CliRunner()
+    for prompts in (plain, records):
+        result = runner.invoke(app, ["status", str(out), "--prompts", str(prompts), "--json"])
+        assert result.exit_code == 0, result.stdout + result.stderr
+        data = json.loads(result.stdout)["prompts"]
+        assert (data["done"], data["to_do"]) == (1, 0)
+    assert (
+        json.loads(runner.invoke(app, ["status", str(out), "--prompts", str(plain), "--json"]).stdout)["prompts"][
+            "changes_checked"
+        ]
+        is False
+    )
+    text = runner.invoke(app, ["status", str(out), "--prompts", str(plain)]).stdout
+    assert "compared by id only" in text
+
+
+@pytest.mark.parametrize(
+    ("prices", "line"),
+    [
+        (["--price-in", "1000000", "--price-out", "1000000"], "cost: $"),
+        (["--price-in", "1000000"], "prompt cost: $"),
+        (["--price-out", "1000000"], "output cost: up to $"),
+    ],
+)
+def test_dry_run_prices_only_what_it_was_given_a_price_for(tmp_path: Path, prices: list[str], line: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "x", "params": {"max_tokens": 10}}])
+    result = CliRunner().invoke(app, ["run", str(prompts), "--dry-run", *prices])
+    assert result.exit_code == 0, result.stderr
+    costs = [text for text in result.stdout.splitlines() if "cost" in text]
+    assert len(costs) == 1 and costs[0].startswith(line), costs
+    if "--price-out" not in prices:
+        assert "give --price-out" in costs[0]

@@ -172,6 +172,10 @@ def test_results_parse_as_batch_output_and_match_the_text_files(
     refused, dropped = lines["refused"], lines["dropped"]
     assert refused.error is not None and refused.error.code == "http_400"
     assert refused.response is not None and refused.response.status_code == 400
+    # The server's own error object, as the Batch API would carry it.
+    assert refused.response.body == {
+        "error": {"message": "simulated 400", "type": "invalid_request_error", "code": 400}
+    }
     assert dropped.error is not None and dropped.error.code == "connection" and dropped.response is None
 
     # Resume: the failed items succeed now; the file is written again for every item, and the

@@ -291,3 +291,21 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal(
     assert result.exit_code == 0, result.stderr
     progress_lines = [line for line in result.stderr.splitlines() if " done, " in line]
     assert bool(progress_lines) is with_progress
+
+
+def test_a_rerun_that_sends_nothing_still_summarizes_the_whole_input(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])
+    assert run_cli(prompts, sim=sim).exit_code == 0
+    again = run_cli(prompts, sim=sim).summary()
+    assert again["statuses"] == {"ok": 2}
+    assert again["skipped_already_done"] == 2
+    assert again["tokens"] == {"prompt": 0, "completion": 0}  # what this run spent
+
+
+def test_json_errors_point_into_the_line(sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", ['{"id":"b","prompt":"hello two"'])
+    ran = run_cli(prompts, sim=sim)
+    assert ran.exit_code == 2
+    assert f"{prompts}:1: invalid JSON: Expecting ',' delimiter (column 31)" in ran.stderr
