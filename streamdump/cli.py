@@ -266,7 +266,7 @@ def run(
     )
     try:
         if results is not None:
-            check_results_path(results, out_dir)
+            check_results_path(results, out_dir, ext=ext, prompts=prompts)
         endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=simulate)
         result = run_command(
             prompts,

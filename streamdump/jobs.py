@@ -228,6 +228,7 @@ class InputPlan:
     collided: frozenset[int]
     temporary: bool = False
     shard: Shard | None = None
+    size: int | None = None  # bytes checked; the run reads no further
 
     def name_for(self, item_id: str) -> str:
         key = fold_key(item_id)
@@ -238,22 +239,37 @@ class InputPlan:
             os.unlink(self.path)
 
 
-def _lines(stream: IO[bytes], copy: IO[bytes] | None = None) -> Iterator[tuple[int, str | None]]:
+class _Lines:
     """(line number, text) for each non-blank line; text None when it is not UTF-8.
 
-    Every raw line, blank or not, is also written to ``copy`` when one is given.
+    Every raw line, blank or not, is also written to ``copy`` when one is given; ``consumed``
+    counts the bytes read, and reading stops at ``limit`` bytes when one is given.
     """
-    for number, raw in enumerate(stream, start=1):
-        if copy is not None:
-            copy.write(raw)
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if not raw.strip():
-            continue
-        try:
-            yield number, raw.decode("utf-8").rstrip("\r\n")  # so JSON errors point into the line
-        except UnicodeDecodeError:
-            yield number, None
+
+    def __init__(self, stream: IO[bytes], copy: IO[bytes] | None = None, limit: int | None = None) -> None:
+        self.stream, self.copy, self.limit = stream, copy, limit
+        self.consumed = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str | None]]:
+        copy, limit = self.copy, self.limit
+        for number, raw in enumerate(self.stream, start=1):
+            if limit is not None and self.consumed >= limit:
+                return
+            self.consumed += len(raw)
+            if copy is not None:
+                copy.write(raw)
+            yield from _line(number, raw)
+
+
+def _line(number: int, raw: bytes) -> Iterator[tuple[int, str | None]]:
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        return
+    try:
+        yield number, raw.decode("utf-8").rstrip("\r\n")  # so JSON errors point into the line
+    except UnicodeDecodeError:
+        yield number, None
 
 
 def _open_source(path: str) -> tuple[BinaryIO, str, bool]:
@@ -291,8 +307,9 @@ def scan(
         else:
             more += 1
 
+    lines = _Lines(source, copy)
     try:
-        for number, text in _lines(source, copy):
+        for number, text in lines:
             if text is None:
                 problem(number, "not valid UTF-8")
                 continue
@@ -331,9 +348,12 @@ def scan(
         if copy is not None:
             os.unlink(copy.name)
         raise InputError(problems, more=more)
+    # Later runs of the lines read only these checked bytes: a line appended meanwhile (a file
+    # still being written, a cron job adding work) waits for the next run.
+    size = lines.consumed
     if copy is not None:
-        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard)
-    return InputPlan(path, display, count, frozenset(collided), shard=shard)
+        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard, size=size)
+    return InputPlan(path, display, count, frozenset(collided), shard=shard, size=size)
 
 
 def read_ids(path: str) -> list[str]:
@@ -346,7 +366,7 @@ def read_ids(path: str) -> list[str]:
     except OSError as exc:
         raise InputError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     try:
-        for number, text in _lines(source):
+        for number, text in _Lines(source):
             try:
                 obj = json.loads(text) if text is not None else None
                 if not isinstance(obj, dict):
@@ -365,9 +385,12 @@ def read_ids(path: str) -> list[str]:
 
 
 def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
-    """Read the (already checked) input again, lazily, yielding each Job with its file name."""
+    """Read the (already checked) input again, lazily, yielding each Job with its file name.
+
+    Raises LineError if the checked part of the file was rewritten since.
+    """
     with open(plan.path, "rb") as source:
-        for number, text in _lines(source):
+        for number, text in _Lines(source, limit=plan.size):
             if text is None:  # scan() has already refused such a file
                 continue
             job = parse_line(text, number, defaults)

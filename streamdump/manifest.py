@@ -15,11 +15,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .output import MANIFEST
 
 _SHARD_MANIFEST = re.compile(r"manifest\.([1-9][0-9]*)-of-([1-9][0-9]*)\.jsonl")
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +83,18 @@ def manifest_paths(out_dir: Path) -> list[Path]:
     return paths + [path for _, _, path in sorted(sharded)]
 
 
-def load_finished(out_dir: Path, *, keep: Callable[[str], bool] | None = None) -> dict[str, Finished]:
-    """id -> its latest manifest entry, for resume (only ids ``keep`` accepts, when given)."""
-    finished: dict[str, Finished] = {}
+def latest_entries(
+    out_dir: Path,
+    project: Callable[[dict[str, Any], Path, int], T],
+    *,
+    keep: Callable[[str], bool] | None = None,
+) -> dict[str, T]:
+    """id -> ``project(entry, manifest, offset)`` of its latest entry, over every manifest.
+
+    The one rule resume and status share: within a manifest the later line wins; across manifests
+    the entry that ended later wins. Only ids ``keep`` accepts are kept, when given.
+    """
+    latest: dict[str, T] = {}
     when: dict[str, tuple[int, str]] = {}  # id -> (manifest index, ended_at) of the entry kept
     for index, path in enumerate(manifest_paths(out_dir)):
         for offset, entry in iter_located_entries(path):
@@ -94,7 +106,14 @@ def load_finished(out_dir: Path, *, keep: Callable[[str], bool] | None = None) -
             if seen is not None and seen[0] != index and ended < seen[1]:
                 continue  # another manifest has a later entry for this id
             when[item] = (index, ended)
-            finished[item] = Finished(
-                str(entry.get("status")), str(entry.get("request_hash")), str(entry.get("file")), path, offset
-            )
-    return finished
+            latest[item] = project(entry, path, offset)
+    return latest
+
+
+def _finished(entry: dict[str, Any], path: Path, offset: int) -> Finished:
+    return Finished(str(entry.get("status")), str(entry.get("request_hash")), str(entry.get("file")), path, offset)
+
+
+def load_finished(out_dir: Path, *, keep: Callable[[str], bool] | None = None) -> dict[str, Finished]:
+    """id -> its latest manifest entry, for resume (only ids ``keep`` accepts, when given)."""
+    return latest_entries(out_dir, _finished, keep=keep)

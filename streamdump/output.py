@@ -76,10 +76,7 @@ class PartFile:
             if self.fd is None:
                 self.fd = os.open(self.part, _OPEN_FLAGS, 0o644)
             if text:
-                data = encode_text(text)
-                while data:
-                    written = os.write(self.fd, data)
-                    data = data[written:]
+                write_all(self.fd, encode_text(text))
             if close:
                 fd, self.fd = self.fd, None
                 os.close(fd)
@@ -129,7 +126,14 @@ class OutputWriter:
         self._executor.shutdown(wait=True)
 
     def _open_manifest(self) -> int:
-        return os.open(self.manifest_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(self.manifest_path, flags, 0o644)
+        # A run killed mid-write leaves a torn last line: end it, or our first line would be
+        # glued onto it and lost with it.
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            write_all(fd, b"\n")
+        return fd
 
     # -- the API the runner uses -----------------------------------------------------------
     def open(self, final: Path) -> PartFile:
@@ -232,9 +236,16 @@ class OutputWriter:
                 self.fatal = _disk_error(path, exc)
         if lines and self._manifest_fd is not None:
             try:
-                os.write(self._manifest_fd, b"".join(lines))
+                write_all(self._manifest_fd, b"".join(lines))
             except OSError as exc:
                 self.fatal = _disk_error(self.manifest_path, exc)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may be short, e.g. near a full disk)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _replace_file(path: Path, data: bytes | None) -> None:
@@ -243,9 +254,14 @@ def _replace_file(path: Path, data: bytes | None) -> None:
             os.unlink(path)
         return
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _disk_error(path: Path, exc: OSError) -> DiskError:

@@ -102,17 +102,27 @@ def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
     return line
 
 
-def check_results_path(path: Path, out_dir: Path) -> None:
-    """Refuse a results file that would land on a file runs write in the out-dir. Raises SetupError."""
+def check_results_path(path: Path, out_dir: Path, *, ext: str = "txt", prompts: str | None = None) -> None:
+    """Refuse a results file that is a directory, the prompts file, or a name a run could write in
+    the out-dir (an item's answer with this --ext, a side file, a part file, the run's own files).
+    Raises SetupError; runs before anything is sent."""
+    if path.is_dir():
+        raise SetupError(f"--results-jsonl {path}: that is a directory; give a file name")
     try:
-        inside = path.resolve().parent == out_dir.resolve()
+        resolved = path.resolve()
+        inside = resolved.parent == out_dir.resolve()
+        is_prompts = prompts not in (None, "-") and resolved == Path(str(prompts)).resolve()
     except OSError:
-        inside = False
+        inside = is_prompts = False
+    if is_prompts:
+        raise SetupError(f"--results-jsonl {path}: that is the prompts file; choose another name")
     name = path.name
-    if inside and (
-        name.startswith((".", "manifest.", "summary.")) or name.endswith((".txt", ".part", ".error.json", ".tmp"))
-    ):
-        raise SetupError(f"--results-jsonl {path}: that name is one of the out-dir's own files; choose another")
+    ours = (f".{ext}", ".txt", ".json", ".part", ".tmp")
+    if inside and (name.startswith((".", "manifest.", "summary.")) or name.endswith(ours)):
+        raise SetupError(
+            f"--results-jsonl {path}: an item or the run could write that name in the out-dir; "
+            "choose another (or put it outside the out-dir)"
+        )
 
 
 class ResultsWriter:

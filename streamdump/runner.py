@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import time
+import traceback
 from collections import Counter as Tally
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from . import _constants as C
 from .attempt import AttemptOutcome, AttemptSettings, run_attempt
 from .errors import AttemptError, DiskError, FatalRequestError
 from .gate import Gate
-from .jobs import Defaults, InputPlan, Job, iter_jobs
+from .jobs import Defaults, InputPlan, Job, LineError, iter_jobs
 from .layout import Layout, part_path
 from .manifest import Finished, load_finished
 from .output import OutputWriter
@@ -129,6 +130,11 @@ class Runner:
             self.stop.set()
             self.progress.error(f"streamdump: stopping: {reason}")
 
+    def _late_error(self, reason: str) -> None:
+        """A failure after the items are done (results, summary): said, and the run is not ok."""
+        self.progress.error(f"streamdump: {reason}")
+        self.result.stopped = self.result.stopped or reason
+
     def cancel(self, signum: int, reason: str) -> None:
         """A signal: take no new items and cancel those in flight (they are recorded cancelled)."""
         self.result.signal = signum
@@ -159,12 +165,18 @@ class Runner:
                 for index in range(self.settings.concurrency):
                     group.create_task(self._worker(queue), name=f"streamdump-worker-{index}")
             if self._results is not None:
-                await asyncio.shield(self._results.close())
+                try:
+                    await asyncio.shield(self._results.close())
+                except DiskError as exc:
+                    self._late_error(f"cannot write the results file: {exc}")
             result.ended_at = time.time()
             result.not_started = result.total - result.skipped - sum(result.statuses.values())
             summary = result.summary(self.settings.options)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
-            await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
+            try:
+                await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
+            except DiskError as exc:  # every item file is already safe; say so and end cleanly
+                self._late_error(f"cannot write the summary: {exc}")
         return result
 
     async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
@@ -191,9 +203,12 @@ class Runner:
                     continue
                 await queue.put(job)
             await self._skipped_results(skipped)
-        finally:
-            for _ in range(self.settings.concurrency):
-                await queue.put(None)
+        except LineError as exc:  # the checked part of the file was rewritten under us
+            self.stop_run(f"the prompts file changed during the run ({exc}); nothing more is sent")
+        # The end markers go only on this normal path: when the run is torn down, the workers are
+        # cancelled and a full queue would block these puts forever.
+        for _ in range(self.settings.concurrency):
+            await queue.put(None)
 
     async def _skipped_results(self, skipped: list[Finished]) -> None:
         if self._results is None or not skipped:
@@ -218,6 +233,9 @@ class Runner:
                     raise
             except DiskError as exc:
                 self.stop_run(f"cannot write output: {exc}")
+            except Exception as exc:  # a bug after the stream ended: stop cleanly, keep what is done
+                self.progress.error("".join(traceback.format_exception(exc)).rstrip())
+                self.stop_run(f"internal error while finishing {job.id!r}: {exc!r}")
             finally:
                 self._busy.discard(task)
 

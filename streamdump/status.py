@@ -17,7 +17,7 @@ from typing import Any
 from . import _constants as C
 from .errors import SetupError
 from .jobs import Defaults, iter_jobs, read_ids, scan
-from .manifest import iter_entries, manifest_paths
+from .manifest import iter_entries, latest_entries, manifest_paths
 from .output import SUMMARY
 from .templates import templates_from_options
 
@@ -79,6 +79,14 @@ class StatusReport:
         return data
 
 
+def _brief(entry: dict[str, Any], _path: Path, _offset: int) -> dict[str, Any]:
+    """What status keeps of an item's latest entry (not the whole line: memory grows with items)."""
+    brief = {key: entry.get(key) for key in ("status", "file", "request_hash")}
+    if entry.get("status") == "failed":
+        brief["error"] = entry.get("error")
+    return brief
+
+
 def _same_file(a: str, b: str) -> bool:
     return a != "-" and b != "-" and (a == b or os.path.realpath(a) == os.path.realpath(b))
 
@@ -118,14 +126,13 @@ def collect_status(out_dir: Path, prompts: str | None = None) -> StatusReport:
     paths = manifest_paths(out_dir)
     if not paths:
         raise SetupError(f"{out_dir}: no manifest here (is it a streamdump out-dir?)")
-    latest: dict[str, dict[str, Any]] = {}
     report = StatusReport(str(out_dir), [p.name for p in paths])
-    for path in paths:
+    for path in paths:  # tokens: every line (what all runs spent)
         for entry in iter_entries(path):
-            latest[entry["id"]] = entry
             usage = entry.get("usage") or {}
             report.prompt_tokens += usage.get("prompt_tokens") or 0
             report.completion_tokens += usage.get("completion_tokens") or 0
+    latest = latest_entries(out_dir, _brief)  # the same rule resume uses
     for item_id, entry in latest.items():
         status = str(entry.get("status"))
         report.statuses[status] += 1

@@ -213,7 +213,29 @@ def test_a_results_file_on_one_of_the_out_dirs_own_files_is_refused(
 ) -> None:
     ran = run_cli(mixed, "--results-jsonl", str(tmp_path / "out" / name), sim=sim)
     assert ran.exit_code == 2
-    assert "that name is one of the out-dir's own files" in ran.stderr
+    assert "an item or the run could write that name in the out-dir" in ran.stderr
+    assert sim.stats.requests == []
+
+
+def test_a_results_file_an_item_could_write_with_this_ext_is_refused(
+    sim: Simulator, run_cli: Callable[..., Ran], mixed: Path, tmp_path: Path
+) -> None:
+    """With --ext jsonl an item with the id "results" writes results.jsonl(.part) in the out-dir."""
+    ran = run_cli(mixed, "--ext", "jsonl", "--results-jsonl", str(tmp_path / "out" / "results.jsonl"), sim=sim)
+    assert ran.exit_code == 2
+    assert "could write that name" in ran.stderr
+    assert sim.stats.requests == []
+
+
+def test_the_prompts_file_or_a_directory_as_results_file_is_refused(
+    sim: Simulator, run_cli: Callable[..., Ran], mixed: Path, tmp_path: Path
+) -> None:
+    before = mixed.read_bytes()
+    ran = run_cli(mixed, "--results-jsonl", str(mixed), sim=sim)
+    assert ran.exit_code == 2 and "that is the prompts file" in ran.stderr
+    assert mixed.read_bytes() == before
+    ran = run_cli(mixed, "--results-jsonl", str(tmp_path), sim=sim)
+    assert ran.exit_code == 2 and "that is a directory" in ran.stderr
     assert sim.stats.requests == []
 
 
