@@ -154,11 +154,14 @@ async def run_attempt(
                 finally:
                     watchdog.cancel()
         except TimeoutError:
-            if watchdog.fired == "stall":
+            if state.choices.complete:
+                pass  # every choice had finished; the server only failed to close (usage, [DONE] lost)
+            elif watchdog.fired == "stall":
                 raise StallError(f"no data for {settings.idle_timeout:g} s (stalled)", kind="stall") from None
-            raise AttemptTimeoutError(
-                f"the attempt ran past --timeout {settings.attempt_timeout:g} s", kind="timeout"
-            ) from None
+            else:
+                raise AttemptTimeoutError(
+                    f"the attempt ran past --timeout {settings.attempt_timeout:g} s", kind="timeout"
+                ) from None
         except openai.APIStatusError as exc:
             raise _status_error(exc) from None
         except openai.APITimeoutError:

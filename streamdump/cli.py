@@ -168,7 +168,7 @@ def run(
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
     from .jobs import Defaults
-    from .launch import describe, exit_code, resolve_endpoint, run_command
+    from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
     from .results import check_results_path
     from .retry import RetryPolicy
@@ -212,7 +212,7 @@ def run(
         "out_dir": str(out_dir),
         "model": defaults.model,
         "concurrency": concurrency,
-        "base_url": "simulator" if simulate else base_url,
+        "base_url": "simulator" if simulate else public_url(base_url),
         "api_key_env": api_key_env,
         "system": system,
         "params": params,

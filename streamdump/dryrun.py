@@ -38,11 +38,6 @@ class DryRunReport:
         return sum(t.max_output_tokens for t in self.by_model.values())
 
 
-def output_limit(job: Job) -> int | None:
-    limit = job.params.get("max_completion_tokens") or job.params.get("max_tokens")
-    return limit if isinstance(limit, int) and limit > 0 else None
-
-
 def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int, shard: Shard | None = None) -> DryRunReport:
     """Count the input (only the shard's items, with a shard). Raises InputError like a run would."""
     report = DryRunReport()
@@ -55,11 +50,9 @@ def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int, shard
         totals.exact = counter.exact
         totals.items += 1
         totals.prompt_tokens += counter.messages(job.messages)
-        limit = output_limit(job)
-        if limit is None:
+        if job.output_limit is None:
             totals.without_max += 1
-            limit = expected_output_tokens
-        totals.max_output_tokens += limit
+        totals.max_output_tokens += job.output_budget(expected_output_tokens)
 
     scan(path, defaults, on_job=count, shard=shard).discard()
     return report

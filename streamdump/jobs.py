@@ -61,6 +61,16 @@ class Job:
         n = self.params.get("n", 1)
         return n if isinstance(n, int) and n > 1 else 1
 
+    @property
+    def output_limit(self) -> int | None:
+        """max_completion_tokens or max_tokens per choice, when the request sets one."""
+        limit = self.params.get("max_completion_tokens") or self.params.get("max_tokens")
+        return limit if isinstance(limit, int) and limit > 0 else None
+
+    def output_budget(self, expected: int) -> int:
+        """The most output tokens the request may cost: its limit (or ``expected``) for each choice."""
+        return (self.output_limit or expected) * self.choices
+
     def body(self) -> dict[str, Any]:
         """The chat-completions request body, without the streaming options."""
         return {**self.params, "model": self.model, "messages": self.messages}

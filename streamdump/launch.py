@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
@@ -46,6 +47,15 @@ def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) 
             "or point --base-url at a local server, or try the built-in simulator with --simulate"
         )
     return Endpoint(base_url, key)
+
+
+def public_url(url: str | None) -> str | None:
+    """A URL fit for summary.json: without user:password and without a query (keys hide there)."""
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def make_client(base_url: str | None, api_key: str | None, settings: RunSettings):  # type: ignore[no-untyped-def]

@@ -253,6 +253,7 @@ class Runner:
         cost = self._reservation(job) if gate.counts_tokens else 0
         include_usage = self.include_usage
         retries = 0
+        finishing: asyncio.Future[dict[str, Any]] | None = None
         try:
             while True:
                 await gate.acquire(cost)
@@ -278,13 +279,13 @@ class Runner:
                         continue
                     if exc.stops_run:
                         self.stop_run(f"{exc} (every request would fail the same way: check the API key)")
+                    delay = backoff_delay(retries + 1, policy, retry_after=exc.retry_after)
+                    if exc.status == 429:
+                        gate.pause_for(delay)  # the whole run, whether or not this item tries again
                     if not exc.retryable or retries >= policy.max_retries or self.stop.is_set():
                         await self._failed(job, layout, attempts, outcome, exc, loop.time() - t0)
                         return
                     retries += 1
-                    delay = backoff_delay(retries, policy, retry_after=exc.retry_after)
-                    if exc.status == 429:
-                        gate.pause_for(delay)
                     self.progress.note(
                         f"streamdump: {job.id}: attempt {len(attempts)} failed ({exc}); retrying in {delay:.1f} s"
                     )
@@ -298,11 +299,16 @@ class Runner:
                         "(usage will be counted with tiktoken)"
                     )
                 attempts.append(_attempt_record(len(attempts) + 1, attempt_started, outcome, None))
-                entry = await self._succeeded(job, layout, attempts, outcome, loop.time() - t0)
+                # The answer is complete: record it as such even if a signal comes meanwhile.
+                finishing = asyncio.ensure_future(self._succeeded(job, layout, attempts, outcome, loop.time() - t0))
+                entry = await asyncio.shield(finishing)
                 usage = entry["usage"]
                 gate.release(cost, (usage["prompt_tokens"] or 0) + (usage["completion_tokens"] or 0))
                 return
         except asyncio.CancelledError:
+            if finishing is not None:  # completed before the signal: let its ok line be written
+                await asyncio.wait({finishing}, timeout=C.CLEANUP_TIMEOUT)
+                raise
             entry = await self._entry(job, layout, "cancelled", attempts, outcome, loop.time() - t0)
             await self._record(entry, [])
             raise
@@ -322,10 +328,8 @@ class Runner:
             raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
 
     def _reservation(self, job: Job) -> int:
-        """Tokens a request reserves under --tpm: its prompt, plus its max_tokens or the expected output."""
-        limit = job.params.get("max_completion_tokens") or job.params.get("max_tokens")
-        output = limit if isinstance(limit, int) and limit > 0 else self.settings.expected_output_tokens
-        return counter_for(job.model).messages(job.messages) + output
+        """Tokens a request reserves under --tpm: its prompt, plus its output budget (n choices)."""
+        return counter_for(job.model).messages(job.messages) + job.output_budget(self.settings.expected_output_tokens)
 
     @staticmethod
     def _used_estimate(job: Job, outcome: AttemptOutcome) -> int:

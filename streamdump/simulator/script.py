@@ -17,6 +17,7 @@ Fault rules, as given to ``streamdump simulate --fault`` (repeatable)::
     refuse           answer with a refusal (delta.refusal) instead of content (harmless)
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
     split-utf8       send each multi-byte character split across two network writes (harmless)
+    linger=S         after every finish_reason, send nothing more for S seconds (no usage, no [DONE])
 
     keys: match=TEXT   only prompts whose last user message contains TEXT
           times=K      only the first K requests of each matching prompt (later ones succeed)
@@ -42,6 +43,7 @@ KINDS = frozenset(
         "eof",
         "content-filter",
         "split-utf8",
+        "linger",
         "refuse",
         "single-choice",
     }
@@ -131,7 +133,7 @@ def parse_fault(spec: str) -> Fault:
             number = float(value)
         except ValueError:
             raise ValueError(f"fault {kind}: {value!r} is not a number") from None
-    if kind in ("status", "stall") and number is None:
+    if kind in ("status", "stall", "linger") and number is None:
         raise ValueError(f"fault {kind} needs a value, as in {kind}=" + ("503" if kind == "status" else "5"))
     options: dict[str, object] = {}
     params: dict[str, float] = {}

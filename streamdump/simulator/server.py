@@ -411,6 +411,8 @@ class Simulator:
                 await send(event(delta, index=index), split=kind == "split-utf8")
             for index, finish in finishes.items():
                 await send(event({}, finish, index=index))
+            if fault is not None and kind == "linger":
+                await pause(fault.value or 0.0)  # finished, but neither closing nor saying [DONE]
             options = body.get("stream_options")
             if config.usage and isinstance(options, dict) and options.get("include_usage"):
                 await send(event(None, usage=self._usage(body, choices)))
