@@ -17,6 +17,7 @@ import httpx2
 import openai
 
 from . import _constants as C
+from .cleanup import run_cleanup
 from .errors import (
     AttemptError,
     AttemptTimeoutError,
@@ -108,8 +109,8 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 
 async def _close_part(writer: OutputWriter, part: PartFile, *, complete: bool) -> None:
-    """Close a part file even while being cancelled: shielded, and time-boxed."""
-    await asyncio.wait_for(asyncio.shield(writer.finish(part, complete=complete)), C.CLEANUP_TIMEOUT)
+    """Close a part file even while being cancelled (see ``cleanup``)."""
+    await run_cleanup(writer.finish(part, complete=complete))
 
 
 async def run_attempt(

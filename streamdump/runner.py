@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
 from .attempt import AttemptOutcome, AttemptSettings, run_attempt
+from .cleanup import run_cleanup
 from .errors import AttemptError, DiskError
 from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, iter_jobs
@@ -273,7 +274,7 @@ class Runner:
         }
 
     async def _record(self, entry: dict[str, Any], files: list[tuple[Path, bytes | None]]) -> None:
-        """Write the side files and the manifest line; shielded and time-boxed (cancellation)."""
+        """Write the side files and the manifest line, also while being cancelled (see ``cleanup``)."""
         writer = self._writer_()
 
         async def commit() -> None:
@@ -281,7 +282,7 @@ class Runner:
                 await writer.write_file(path, data)
             await writer.record(entry)
 
-        await asyncio.wait_for(asyncio.shield(commit()), C.CLEANUP_TIMEOUT)
+        await run_cleanup(commit())
         result = self.result
         result.statuses[entry["status"]] += 1
         if entry["finish_reason"]:
