@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections import Counter as Tally
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,12 +95,17 @@ def _attempt_record(number: int, started: float, outcome: AttemptOutcome, exc: A
 
 class Runner:
     def __init__(
-        self, plan: InputPlan, defaults: Defaults, settings: RunSettings, client: openai.AsyncOpenAI, progress: Progress
+        self,
+        plan: InputPlan,
+        defaults: Defaults,
+        settings: RunSettings,
+        clients: Sequence[openai.AsyncOpenAI],
+        progress: Progress,
     ) -> None:
         self.plan = plan
         self.defaults = defaults
         self.settings = settings
-        self.client = client
+        self.clients = clients  # worker i sends through clients[i % len(clients)]
         self.progress = progress
         self.result = RunResult(total=plan.count)
         self.gate = Gate()
@@ -137,7 +143,8 @@ class Runner:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._feed(queue, finished, answers), name="streamdump-feeder")
                 for index in range(self.settings.concurrency):
-                    group.create_task(self._worker(queue), name=f"streamdump-worker-{index}")
+                    client = self.clients[index % len(self.clients)]
+                    group.create_task(self._worker(queue, client), name=f"streamdump-worker-{index}")
             result.ended_at = time.time()
             result.not_started = result.total - result.skipped - sum(result.statuses.values())
             summary = result.summary(self.settings.options)
@@ -168,11 +175,11 @@ class Runner:
             for _ in range(self.settings.concurrency):
                 await queue.put(None)
 
-    async def _worker(self, queue: asyncio.Queue[Job | None]) -> None:
+    async def _worker(self, queue: asyncio.Queue[Job | None], client: openai.AsyncOpenAI) -> None:
         while (job := await queue.get()) is not None:
             if self.stop.is_set():
                 continue  # counted as not started when the run ends
-            task = asyncio.create_task(self._item(job), name=f"streamdump-item-{job.id}")
+            task = asyncio.create_task(self._item(job, client), name=f"streamdump-item-{job.id}")
             self._busy.add(task)
             try:
                 await asyncio.shield(task)  # a signal cancels the item, not the worker
@@ -184,7 +191,7 @@ class Runner:
             finally:
                 self._busy.discard(task)
 
-    async def _item(self, job: Job) -> None:
+    async def _item(self, job: Job, client: openai.AsyncOpenAI) -> None:
         loop = asyncio.get_running_loop()
         started, t0 = time.time(), loop.time()
         final = self.settings.out_dir / f"{job.name}.{self.settings.ext}"
@@ -197,7 +204,7 @@ class Runner:
                 outcome = AttemptOutcome(StreamState())
                 attempt_started = time.time()
                 try:
-                    await run_attempt(self.client, job, final, self._writer_(), self.settings.attempt, outcome)
+                    await run_attempt(client, job, final, self._writer_(), self.settings.attempt, outcome)
                 except AttemptError as exc:
                     attempts.append(_attempt_record(number, attempt_started, outcome, exc))
                     if exc.stops_run:
