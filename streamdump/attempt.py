@@ -179,8 +179,14 @@ async def _stream(
 ) -> None:
     loop = asyncio.get_running_loop()
     state = outcome.state
-    body = job.body()
-    async with client.chat.completions.with_streaming_response.create(**body, **extra) as response:
+    # The body goes as extra_body, which openai sends as it is.  Passed as typed parameters, it would
+    # be walked by openai's transform against the request's TypedDicts (about 0.4 ms a request,
+    # a fifth of a short request's CPU) to change nothing: jobs.py has checked this JSON already, and
+    # the chat parameters have no aliases.  create() requires model and messages; extra_body's win.
+    body = {**job.body(), **extra}
+    async with client.chat.completions.with_streaming_response.create(
+        model=job.model, messages=(), stream=True, extra_body=body
+    ) as response:
         outcome.headers = dict(response.headers)
         part = outcome.part = writer.open(final)
         decoder = EventDecoder()
