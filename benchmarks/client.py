@@ -1,8 +1,9 @@
 """One benchmark client run, in its own process: ``python -m benchmarks.client KIND ...``.
 
-KIND is ``streamdump`` (its real runner, through ``launch.run_command`` as the CLI calls it) or
-``baseline`` (``baseline.py``).  Heavy imports happen before the clock starts, so the CPU time
-reported is the run's own.  Prints one JSON object on standard output.
+KIND is ``streamdump`` (its real runner, through ``launch.run_command`` as the CLI calls it),
+``baseline`` (``baseline.py``: the tutorial shape) or ``floor`` (``floor.py``: the transport
+alone).  Heavy imports happen before the clock starts, so the CPU time reported is the run's own.
+Prints one JSON object on standard output.
 """
 
 from __future__ import annotations
@@ -63,16 +64,31 @@ def _baseline(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _floor(args: argparse.Namespace) -> dict[str, Any]:
+    from .baseline import read_prompts
+    from .floor import run_floor
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    items = read_prompts(args.prompts)
+    result = asyncio.run(run_floor(items, args.base_url, args.concurrency, MODEL))
+    result["wall_s"] = time.perf_counter() - wall
+    result["cpu_s"] = time.process_time() - cpu
+    return result
+
+
+KINDS = {"streamdump": _streamdump, "baseline": _baseline, "floor": _floor}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.client")
-    parser.add_argument("kind", choices=["streamdump", "baseline"])
+    parser.add_argument("kind", choices=sorted(KINDS))
     parser.add_argument("--prompts", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("-c", "--concurrency", type=int, required=True)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = _streamdump(args) if args.kind == "streamdump" else _baseline(args)
+    result = KINDS[args.kind](args)
     result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -67,7 +67,8 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
     out.append(
         Verdict(
             f"client CPU per chunk at {n} streams <= 20 µs",
-            f"{_fmt(mine['cpu_per_chunk_us'], ' µs')}",
+            f"{_fmt(mine['cpu_per_chunk_us'], ' µs')} "
+            f"(transport floor: {_fmt(cpu['floor']['cpu_per_chunk_us'], ' µs')})",
             f"{_fmt(base['cpu_per_chunk_us'], ' µs')}",
             mine["cpu_per_chunk_us"] is not None and mine["cpu_per_chunk_us"] <= 20 and mine["failed"] == 0,
         )
@@ -78,7 +79,8 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
     out.append(
         Verdict(
             f"{n} streams at {wide['spec']['tps']:g} tokens/s: median duration <= 1.10x ideal, no failures",
-            f"{_fmt(mine['median_vs_ideal'], 'x')}, {mine['failed']} failed",
+            f"{_fmt(mine['median_vs_ideal'], 'x')}, {mine['failed']} failed "
+            f"(transport floor: {_fmt(wide['floor']['median_vs_ideal'], 'x')})",
             f"{_fmt(base['median_vs_ideal'], 'x')}, {base['failed']} failed",
             mine["median_vs_ideal"] is not None and mine["median_vs_ideal"] <= 1.10 and mine["failed"] == 0,
         )
@@ -107,7 +109,8 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
     out.append(
         Verdict(
             f"2-token responses at concurrency {short['spec']['concurrency']}: >= 500 requests/s",
-            f"{mine['requests_per_s']} req/s ({mine['cpu_per_request_ms']} ms CPU each)",
+            f"{mine['requests_per_s']} req/s ({mine['cpu_per_request_ms']} ms CPU each; transport floor "
+            f"{short['floor']['requests_per_s']} req/s, {short['floor']['cpu_per_request_ms']} ms)",
             f"{base['requests_per_s']} req/s ({base['cpu_per_request_ms']} ms CPU each)",
             mine["requests_per_s"] >= 500 and mine["failed"] == 0,
         )
@@ -168,7 +171,7 @@ def table(results: dict[str, Any]) -> str:
         scenario = results["scenarios"][key]
         spec = scenario["spec"]
         label = f"{key}: {spec['items']} × {spec['length']} pieces, c={spec['concurrency']}"
-        for kind in ("streamdump", "baseline"):
+        for kind in ("streamdump", "baseline", "floor"):
             r = scenario[kind]
             disk = r.get("disk")
             delay = f"{disk['p50_ms']} / {disk['p99_ms']}" if disk else ""

@@ -18,7 +18,7 @@ from .profiles import Streams
 from .watch import DiskWatcher
 
 MODEL = "sim-bench"
-KINDS = ("streamdump", "baseline")
+KINDS = ("streamdump", "baseline", "floor")
 VERIFY = 20  # output files whose text is checked against the simulator's, per run
 
 
@@ -74,7 +74,7 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
         load = os.getloadavg()[0]
         with simulator(work, tps=spec.tps, ttft=spec.ttft, length=spec.length, timeline=bool(spec.watch)) as sim:
             watcher = None
-            if spec.watch:
+            if spec.watch and kind != "floor":
                 step = max(1, spec.items // spec.watch)
                 sample = [(_prompt(n), _paths(kind, out, n)) for n in range(0, spec.items, step)][: spec.watch]
                 watcher = DiskWatcher(sample, spec.length, spec.poll)
@@ -89,6 +89,7 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
             stats = sim.get("/_sim/stats")
             timeline = sim.get("/_sim/timeline") if watcher is not None else None
         durations = report.pop("durations")
+        chunks = report["chunks"] if report["chunks"] is not None else report["ok"] * spec.length
         median = statistics.median(durations) if durations else None
         result: dict[str, Any] = {
             "load_before": round(load, 2),
@@ -96,7 +97,7 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
             "ok": report["ok"],
             "failed": report["failed"],
             "first_error": report["first_error"],
-            "wrong_texts": _wrong_texts(out, spec),
+            "wrong_texts": _wrong_texts(out, spec) if kind != "floor" else None,
             "wall_s": round(report["wall_s"], 3),
             "wall_ideal_s": round(rounds * ideal, 3) if ideal else None,
             "requests_per_s": round(report["items"] / report["wall_s"], 1),
@@ -104,9 +105,9 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
             "p90_duration_s": _round(_percentile(durations, 0.9)),
             "ideal_duration_s": ideal,
             "median_vs_ideal": round(median / ideal, 3) if ideal and median else None,
-            "chunks": report["chunks"],
+            "chunks": chunks,
             "cpu_s": round(report["cpu_s"], 3),
-            "cpu_per_chunk_us": round(report["cpu_s"] / report["chunks"] * 1e6, 2) if report["chunks"] else None,
+            "cpu_per_chunk_us": round(report["cpu_s"] / chunks * 1e6, 2) if chunks else None,
             "cpu_per_request_ms": round(report["cpu_s"] / max(1, report["items"]) * 1e3, 3),
             "maxrss_mb": round(report["maxrss_mb"], 1),
             "sim": {k: stats[k] for k in ("requests", "peak_streams", "late_ticks", "max_lateness_ms", "cpu_s")},
