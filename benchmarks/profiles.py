@@ -36,8 +36,8 @@ class Profile:
 PROFILES = {
     "full": Profile(
         "full",
-        cpu=Streams(500, 1000, 200),
-        wide=Streams(1000, 2000, 200, watch=100),
+        cpu=Streams(500, 500, 200),
+        wide=Streams(1000, 1000, 200, watch=100),
         few=Streams(4, 4, 50, watch=4, poll=0.002),
         short=Streams(200, 5000, 2, tps=0, ttft=0),
         big_items=100_000,
