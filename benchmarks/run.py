@@ -56,11 +56,12 @@ def run(profile_name: str, work: Path, only: set[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_const", const="quick", dest="profile", help="smaller sizes")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument("--profile", choices=sorted(PROFILES))
     parser.add_argument("--only", action="append", choices=STEPS, default=[], help="run only these (repeatable)")
     parser.add_argument("--results", type=Path, help="JSON file to write [default: benchmarks/results/PROFILE.json]")
     parser.add_argument("--work-dir", type=Path, help="where prompts and out-dirs go [default: a temporary dir]")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.set_defaults(profile="full")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="streamdump-bench-", dir=args.work_dir))
     try:
