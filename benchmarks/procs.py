@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -60,7 +59,9 @@ def simulator(work: Path, *, tps: float, ttft: float, length: int, timeline: boo
             time.sleep(0.02)
         yield Sim(match.group(0), process)
     finally:
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a shell starts background jobs with SIGINT ignored, and the
+        # simulator would inherit that (and be waited for until the kill below).
+        process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
