@@ -14,6 +14,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +57,20 @@ def _streamdump(args: argparse.Namespace) -> dict[str, Any]:
 def _baseline(args: argparse.Namespace) -> dict[str, Any]:
     from .baseline import read_prompts, run_baseline
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    items = read_prompts(args.prompts)
-    result = asyncio.run(run_baseline(items, args.out, args.base_url, args.concurrency, MODEL))
-    result["wall_s"] = time.perf_counter() - wall
-    result["cpu_s"] = time.process_time() - cpu
-    return result
+    return _timed(lambda: run_baseline(read_prompts(args.prompts), args.out, args.base_url, args.concurrency, MODEL))
 
 
 def _floor(args: argparse.Namespace) -> dict[str, Any]:
     from .baseline import read_prompts
     from .floor import run_floor
 
+    return _timed(lambda: run_floor(read_prompts(args.prompts), args.base_url, args.concurrency, MODEL))
+
+
+def _timed(run: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
+    """Run the client's coroutine (reading the prompts included) on a clock; add wall and CPU time."""
     wall, cpu = time.perf_counter(), time.process_time()
-    items = read_prompts(args.prompts)
-    result = asyncio.run(run_floor(items, args.base_url, args.concurrency, MODEL))
+    result = asyncio.run(run())
     result["wall_s"] = time.perf_counter() - wall
     result["cpu_s"] = time.process_time() - cpu
     return result
