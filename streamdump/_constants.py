@@ -3,6 +3,8 @@
 DEFAULT_OUT_DIR = "out"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_CONCURRENCY = 8
+# Workers per HTTP connection pool: a pool's cost per request grows with its size (see launch).
+POOL_SIZE = 8
 
 # Timeouts, in seconds.
 CONNECT_TIMEOUT = 10.0

@@ -354,11 +354,19 @@ def simulate(
             help="Inject a fault, e.g. 'drop,after=3,times=1' or '429,retry_after=2' (repeatable; see the README).",
         ),
     ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option("--fast", help="One ticker feeds every open stream: for load tests of 1,000+ streams; no faults."),
+    ] = False,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="With --fast: record when each piece is sent (GET /_sim/timeline).")
+    ] = False,
 ) -> None:
     """Run the built-in OpenAI-compatible streaming simulator until interrupted."""
     import asyncio
 
     from .simulator import SimConfig, Simulator, parse_fault
+    from .simulator.fast import FastSimulator
     from .simulator.replies import REASONING_FIELDS
 
     try:
@@ -368,6 +376,8 @@ def simulate(
         return
     if reasoning_field not in REASONING_FIELDS:
         _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
+    if fast and faults:
+        _fail_setup("--fast injects no faults; drop --fault or --fast")
     config = SimConfig(
         tokens_per_second=tokens_per_second,
         ttft=ttft,
@@ -382,7 +392,7 @@ def simulate(
     )
 
     async def serve() -> None:
-        sim = Simulator(config)
+        sim: Simulator | FastSimulator = FastSimulator(config, timeline=timeline) if fast else Simulator(config)
         await sim.start(host=host, port=port)
         typer.echo(f"streamdump simulator on http://{host}:{sim.port}/v1 (Ctrl-C to stop)", err=True)
         await sim.serve_forever()

@@ -14,7 +14,7 @@ import os
 import time
 import traceback
 from collections import Counter as Tally
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
 from .attempt import AttemptOutcome, AttemptSettings, run_attempt
+from .cleanup import run_cleanup
 from .errors import AttemptError, DiskError, FatalRequestError
 from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, LineError, iter_jobs
@@ -107,12 +108,17 @@ def _attempt_record(number: int, started: float, outcome: AttemptOutcome, exc: A
 
 class Runner:
     def __init__(
-        self, plan: InputPlan, defaults: Defaults, settings: RunSettings, client: openai.AsyncOpenAI, progress: Progress
+        self,
+        plan: InputPlan,
+        defaults: Defaults,
+        settings: RunSettings,
+        clients: Sequence[openai.AsyncOpenAI],
+        progress: Progress,
     ) -> None:
         self.plan = plan
         self.defaults = defaults
         self.settings = settings
-        self.client = client
+        self.clients = clients  # worker i sends through clients[i % len(clients)]
         self.progress = progress
         self.result = RunResult(total=plan.count)
         self._gate: Gate | None = None
@@ -163,7 +169,8 @@ class Runner:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._feed(queue, finished, answers), name="streamdump-feeder")
                 for index in range(self.settings.concurrency):
-                    group.create_task(self._worker(queue), name=f"streamdump-worker-{index}")
+                    client = self.clients[index % len(self.clients)]
+                    group.create_task(self._worker(queue, client), name=f"streamdump-worker-{index}")
             if self._results is not None:
                 try:
                     await asyncio.shield(self._results.close())
@@ -220,11 +227,11 @@ class Runner:
         except DiskError as exc:
             self.stop_run(f"cannot write output: {exc}")
 
-    async def _worker(self, queue: asyncio.Queue[Job | None]) -> None:
+    async def _worker(self, queue: asyncio.Queue[Job | None], client: openai.AsyncOpenAI) -> None:
         while (job := await queue.get()) is not None:
             if self.stop.is_set():
                 continue  # counted as not started when the run ends
-            task = asyncio.create_task(self._item(job), name=f"streamdump-item-{job.id}")
+            task = asyncio.create_task(self._item(job, client), name=f"streamdump-item-{job.id}")
             self._busy.add(task)
             try:
                 await asyncio.shield(task)  # a signal cancels the item, not the worker
@@ -242,7 +249,7 @@ class Runner:
     def _layout(self, job: Job) -> Layout:
         return Layout(self.settings.out_dir, job.name, ext=self.settings.ext, n=job.choices)
 
-    async def _item(self, job: Job) -> None:
+    async def _item(self, job: Job, client: openai.AsyncOpenAI) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         layout = self._layout(job)
@@ -262,7 +269,7 @@ class Runner:
                 attempt_started = time.time()
                 try:
                     await self._attempt(
-                        self.client,
+                        client,
                         job,
                         layout,
                         self._writer_(),
@@ -408,7 +415,7 @@ class Runner:
         return entry
 
     async def _record(self, entry: dict[str, Any], files: list[tuple[Path, bytes | None]]) -> None:
-        """Write the side files and the manifest line; shielded and time-boxed (cancellation)."""
+        """Write the side files and the manifest line, also while being cancelled (see ``cleanup``)."""
         writer = self._writer_()
 
         async def commit() -> None:
@@ -421,7 +428,7 @@ class Runner:
                 except DiskError as exc:  # the item itself is recorded: count it, then stop
                     self.stop_run(f"cannot write output: {exc}")
 
-        await asyncio.wait_for(asyncio.shield(commit()), C.CLEANUP_TIMEOUT)
+        await run_cleanup(commit())
         result = self.result
         result.statuses[entry["status"]] += 1
         # With several choices, each choice's finish_reason is counted.

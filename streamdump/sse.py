@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from .choices import Choices
 from .errors import MalformedChunkError, StreamEventError
 
@@ -107,6 +109,15 @@ def _error_message(error: object) -> str:
     return "the server sent an error event mid-stream"
 
 
+def _loads(data: bytes) -> Any:
+    """orjson (a fifth of json's time on a chunk); json for what orjson refuses and json takes: a lone
+    surrogate escape (a pair split across two chunks), NaN, integers past 64 bits."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def parse_event(data: bytes, state: StreamState, event: str | None = None) -> str | None:
     """Apply one SSE ``data`` payload to ``state``; return choice 0's answer text, if any.
 
@@ -119,7 +130,7 @@ def parse_event(data: bytes, state: StreamState, event: str | None = None) -> st
         state.done = True
         return None
     try:
-        chunk = json.loads(data)
+        chunk = _loads(data)
     except ValueError:
         shown = data[:80].decode("utf-8", "replace")
         raise MalformedChunkError(f"the server sent a data line that is not JSON: {shown!r}") from None

@@ -56,3 +56,23 @@ def test_parse_event_errors() -> None:
         parse_event(b'{"error": {"message": "overloaded"}}', StreamState())
     with pytest.raises(StreamEventError):
         parse_event(b'{"message": "x"}', StreamState(), "error")
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        (b'{"choices": [{"delta": {"content": "\\ud83d"}}]}', "\ud83d"),  # half of a pair split across chunks
+        (b'{"choices": [{"delta": {"content": "x"}}], "n": NaN}', "x"),
+        (b'{"choices": [{"delta": {"content": "y"}}], "n": 123456789012345678901234567890}', "y"),
+        (b'{"choices": [{"delta": {"content": "caf\\u00e9 \xc3\xa9"}}]}', "café é"),
+    ],
+)
+def test_parse_event_takes_what_json_takes(payload: bytes, text: str) -> None:
+    """orjson is the fast path; whatever it refuses and json accepts still parses the same."""
+    assert parse_event(payload, StreamState()) == text
+
+
+@pytest.mark.parametrize("payload", [b'{"choices": [}', b"\xff\xfe", b'{"a": "\xc3"}'])
+def test_parse_event_refuses_what_json_refuses(payload: bytes) -> None:
+    with pytest.raises(MalformedChunkError):
+        parse_event(payload, StreamState())

@@ -1,0 +1,1 @@
+"""streamdump's benchmark: ``python -m benchmarks.run [--quick]`` (see README.md here)."""
