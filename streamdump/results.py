@@ -54,14 +54,28 @@ def _usage(entry: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
-    """The Batch API output line for one manifest entry; ``text`` is the ``.txt`` file's content
-    (``None`` when the item has none)."""
+def _message(output: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": output.get("content"), "refusal": output.get("refusal")}
+    if output.get("tool_calls"):
+        message["tool_calls"] = output["tool_calls"]
+    return message
+
+
+def batch_line(entry: dict[str, Any], outputs: str | list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The Batch API output line for one manifest entry.
+
+    ``outputs`` is what each choice produced, read from its files (``content``, ``refusal``,
+    ``tool_calls``, ``finish_reason``, ``index``); a plain string is the only choice's text; ``None``
+    when the item's files are missing. A refusal is a 200 with ``message.refusal``, as the API
+    answers it (streamdump itself counts it not ok).
+    """
+    if isinstance(outputs, str):
+        outputs = [{"index": 0, "content": outputs, "finish_reason": entry.get("finish_reason")}]
     digest = _digest(entry)
     request_id = entry.get("request_id") or f"streamdump-{digest[32:56]}"
     line: dict[str, Any] = {"id": f"batch_req_{digest[:32]}", "custom_id": entry["id"], "response": None}
     status = entry.get("status")
-    if status == "ok" and text is not None:
+    if status in ("ok", "refused") and outputs is not None:
         body = {
             "id": entry.get("response_id") or f"chatcmpl-{digest[:24]}",
             "object": "chat.completion",
@@ -69,11 +83,12 @@ def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
             "model": entry.get("model"),
             "choices": [
                 {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "index": output.get("index", 0),
+                    "message": _message(output),
                     "logprobs": None,
-                    "finish_reason": entry.get("finish_reason"),
+                    "finish_reason": output.get("finish_reason"),
                 }
+                for output in outputs
             ],
             "usage": _usage(entry),
             "system_fingerprint": None,
@@ -81,7 +96,7 @@ def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
         line["response"] = {"status_code": 200, "request_id": request_id, "body": body}
         line["error"] = None
         return line
-    if status == "ok":
+    if status in ("ok", "refused"):
         line["error"] = {"code": "missing_output", "message": f"{entry.get('file')} is missing from the out-dir"}
     elif status == "failed":
         error = entry.get("error") or {}
@@ -100,6 +115,13 @@ def batch_line(entry: dict[str, Any], text: str | None) -> dict[str, Any]:
     else:
         line["error"] = {"code": str(status), "message": "the run was stopped before this item finished"}
     return line
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text("utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def check_results_path(path: Path, out_dir: Path, *, ext: str = "txt", prompts: str | None = None) -> None:
@@ -158,20 +180,43 @@ class ResultsWriter:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         return os.open(self.part, _OPEN_FLAGS, 0o644)
 
-    def _text(self, entry: dict[str, Any]) -> str | None:
-        if entry.get("status") != "ok":
+    def _outputs(self, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """What each choice produced, read from its files next to the answer file the manifest names."""
+        if entry.get("status") not in ("ok", "refused"):
             return None
-        try:
-            return (self.out_dir / str(entry.get("file"))).read_text("utf-8", errors="replace")
-        except (FileNotFoundError, IsADirectoryError):
-            return None
+        single = {
+            "index": 0,
+            "file": entry.get("file"),
+            "finish_reason": entry.get("finish_reason"),
+            "refusal_chars": entry.get("refusal_chars"),
+            "tool_calls": entry.get("tool_calls"),
+        }
+        outputs = []
+        for choice in entry.get("choices") or [single]:
+            answer = self.out_dir / str(choice.get("file"))
+            stem = answer.name.rsplit(".", 1)[0]
+            content = _read(answer)
+            refusal = _read(self.out_dir / f"{stem}.refusal.txt") if choice.get("refusal_chars") else None
+            calls = _read(self.out_dir / f"{stem}.tool_calls.json") if choice.get("tool_calls") else None
+            if content is None and refusal is None and calls is None:
+                return None  # the files are gone: say so rather than answer with nothing
+            outputs.append(
+                {
+                    "index": choice.get("index", 0),
+                    "content": content,
+                    "refusal": refusal,
+                    "tool_calls": json.loads(calls) if calls else None,
+                    "finish_reason": choice.get("finish_reason"),
+                }
+            )
+        return outputs
 
     def _append(self, entries: list[dict[str, Any]]) -> None:
         if self._fd is None:
             return
         data = b"".join(
             # A lone surrogate in an id becomes its JSON escape: the file stays valid UTF-8.
-            json.dumps(batch_line(entry, self._text(entry)), ensure_ascii=False).encode("utf-8", "backslashreplace")
+            json.dumps(batch_line(entry, self._outputs(entry)), ensure_ascii=False).encode("utf-8", "backslashreplace")
             + b"\n"
             for entry in entries
         )

@@ -268,3 +268,30 @@ def test_a_stopped_run_still_leaves_a_whole_results_file(start_sim: Callable[...
     for item_id, status in statuses.items():
         error = lines[item_id].error
         assert (error is None) if status == "ok" else (error is not None and error.code == "cancelled")
+
+
+def test_refusals_several_choices_and_tool_calls_reach_the_results_as_the_api_gives_them(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    sim = start_sim(faults=["refuse,match=forbidden"])
+    rows = [
+        {"id": "no", "prompt": "forbidden thing"},
+        {"id": "three", "prompt": "three ways", "params": {"n": 3}},
+        {"id": "tool", "prompt": "use a tool", "params": {"tools": tools}},
+    ]
+    results = tmp_path / "results.jsonl"
+    ran = run_cli(write_jsonl(tmp_path / "p.jsonl", rows), "--results-jsonl", str(results), sim=sim)
+    assert ran.exit_code == 1  # a refusal is not ok for streamdump
+    lines = parse_results(results)
+    refused = answer(lines["no"])
+    assert lines["no"].error is None and lines["no"].response is not None
+    assert lines["no"].response.status_code == 200
+    assert refused.message.refusal == (ran.out / "no.refusal.txt").read_text()
+    body = ChatCompletion.model_validate(lines["three"].response.body)  # type: ignore[union-attr]
+    assert [c.index for c in body.choices] == [0, 1, 2]
+    assert [c.message.content for c in body.choices] == [(ran.out / f"three.{k}.txt").read_text() for k in (1, 2, 3)]
+    called = answer(lines["tool"])
+    assert called.finish_reason == "tool_calls"
+    written = json.loads((ran.out / "tool.tool_calls.json").read_text())
+    assert [c.model_dump(exclude_none=True) for c in called.message.tool_calls] == written
