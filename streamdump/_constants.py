@@ -20,6 +20,9 @@ MAX_RETRY_AFTER = 300.0
 # --tpm reserves a request's prompt plus its max_tokens, or this when it sets none.
 EXPECTED_OUTPUT_TOKENS = 1000
 
+# After SIGINT/SIGTERM the run exits within this many seconds, however cleanup goes (promised: 5).
+SIGNAL_EXIT_DEADLINE = 4.5
+
 # How long cleanup (flush a part file, append a manifest line) may take when cancelled.
 CLEANUP_TIMEOUT = 3.0
 # Plain progress lines (stderr not a terminal) are printed this often, in seconds.

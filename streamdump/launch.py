@@ -137,6 +137,30 @@ def _to_stderr(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
+class SignalHandler:
+    """SIGINT/SIGTERM: the first stops the run cleanly (new requests stop, streams close, manifest
+    and summary are written) with a safety net that exits anyway after ``deadline`` seconds; the
+    second exits at once."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        exit: Callable[[int], object] = os._exit,
+        deadline: float = C.SIGNAL_EXIT_DEADLINE,
+    ) -> None:
+        self.runner, self.loop, self.exit, self.deadline = runner, loop, exit, deadline
+
+    def __call__(self, signum: int) -> None:
+        code = SIGNAL_EXIT.get(signal.Signals(signum), 1)
+        if self.runner.result.signal is not None:
+            self.exit(code)  # the second Ctrl-C: at once
+            return
+        self.runner.cancel(signum, f"{signal.Signals(signum).name} received")
+        self.loop.call_later(self.deadline, self.exit, code)
+
+
 async def _run(
     plan: InputPlan,
     defaults: Defaults,
@@ -148,14 +172,7 @@ async def _run(
     clients = make_clients(base_url, api_key, settings)
     runner = Runner(plan, defaults, settings, clients, progress)
     loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if runner.result.signal is not None:
-            os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 1))  # the second Ctrl-C: at once
-        runner.cancel(signum, f"{signal.Signals(signum).name} received")
-        # Cleanup is time-boxed well inside this; the safety net keeps the promise of 5 s.
-        loop.call_later(4.5, os._exit, SIGNAL_EXIT.get(signal.Signals(signum), 1))
-
+    on_signal = SignalHandler(runner, loop)
     installed = []
     for signum in SIGNAL_EXIT:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
