@@ -27,7 +27,7 @@ def _streamdump(args: argparse.Namespace) -> dict[str, Any]:
 
     from streamdump.jobs import Defaults
     from streamdump.launch import Endpoint, run_command
-    from streamdump.runner import RunSettings
+    from streamdump.runstate import RunSettings
 
     settings = RunSettings(out_dir=args.out, concurrency=args.concurrency)
     wall, cpu = time.perf_counter(), time.process_time()

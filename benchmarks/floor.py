@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from streamdump.launch import make_clients
-from streamdump.runner import RunSettings
+from streamdump.runstate import RunSettings
 
 
 async def run_floor(items: list[dict[str, Any]], base_url: str, concurrency: int, model: str) -> dict[str, Any]:

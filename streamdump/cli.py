@@ -172,7 +172,7 @@ def run(
     from .layout import check_ext
     from .results import check_results_path
     from .retry import RetryPolicy
-    from .runner import RunSettings
+    from .runstate import RunSettings
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
 

@@ -23,7 +23,8 @@ from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
 from .progress import Progress
-from .runner import Runner, RunResult, RunSettings
+from .runner import Runner
+from .runstate import RunResult, RunSettings
 from .shard import Shard, manifest_name, summary_name
 
 if TYPE_CHECKING:

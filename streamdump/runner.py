@@ -13,15 +13,12 @@ import json
 import os
 import time
 import traceback
-from collections import Counter as Tally
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
-from .attempt import AttemptOutcome, AttemptSettings, run_attempt
+from .attempt import AttemptOutcome, run_attempt
 from .cleanup import run_cleanup
 from .errors import AttemptError, DiskError, FatalRequestError
 from .gate import Gate
@@ -33,8 +30,9 @@ from .partset import empty_fields, leftovers
 from .progress import Progress
 from .ratelimit import header_pause
 from .results import ResultsWriter
-from .retry import RetryPolicy, backoff_delay
-from .shard import Shard, manifest_name, summary_name
+from .retry import backoff_delay
+from .runstate import RunResult, RunSettings, iso
+from .shard import manifest_name, summary_name
 from .sse import StreamState
 from .tokens import counter_for
 
@@ -42,65 +40,8 @@ if TYPE_CHECKING:
     import openai
 
 
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    out_dir: Path
-    concurrency: int = C.DEFAULT_CONCURRENCY
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    attempt: AttemptSettings = field(default_factory=AttemptSettings)
-    max_failures: int | None = None
-    force: bool = False
-    ext: str = "txt"
-    rpm: float | None = None
-    tpm: float | None = None
-    expected_output_tokens: int = C.EXPECTED_OUTPUT_TOKENS
-    options: dict[str, Any] = field(default_factory=dict)  # echoed into summary.json
-    shard: Shard | None = None  # only this shard's items; its own manifest and summary
-    results: Path | None = None  # --results-jsonl: Batch API output lines (already tagged with the shard)
-
-
-@dataclass(slots=True)
-class RunResult:
-    total: int = 0
-    statuses: Tally[str] = field(default_factory=Tally)
-    finish_reasons: Tally[str] = field(default_factory=Tally)
-    skipped: int = 0
-    not_started: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    stopped: str | None = None  # why the run stopped early, if it did
-    signal: int | None = None
-    started_at: float = 0.0
-    ended_at: float = 0.0
-
-    @property
-    def all_ok(self) -> bool:
-        done = self.statuses.get("ok", 0) + self.skipped
-        return done == self.total and self.stopped is None
-
-    def summary(self, options: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "items": self.total,
-            # Every item of the input as it stands after this run: already-done items count as ok.
-            "statuses": dict(self.statuses + Tally({"ok": self.skipped})),
-            "skipped_already_done": self.skipped,
-            "not_started": self.not_started,
-            "finish_reasons": dict(self.finish_reasons),
-            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
-            "wall_s": round(self.ended_at - self.started_at, 3),
-            "stopped": self.stopped,
-            "options": options,
-        }
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-
-
 def _attempt_record(number: int, started: float, outcome: AttemptOutcome, exc: AttemptError | None) -> dict[str, Any]:
-    record: dict[str, Any] = {"attempt": number, "started_at": _iso(started), "chars": outcome.received}
+    record: dict[str, Any] = {"attempt": number, "started_at": iso(started), "chars": outcome.received}
     if exc is not None:
         record["error"] = {"type": exc.kind, "message": str(exc), "status": exc.status}
     return record
@@ -408,7 +349,7 @@ class Runner:
             "request_hash": job.request_hash,
             "request_id": _request_id(outcome.headers),
             "response_id": outcome.state.response_id,
-            "ended_at": _iso(time.time()),
+            "ended_at": iso(time.time()),
         }
         if choices is not None:
             entry["choices"] = choices
