@@ -175,6 +175,10 @@ async def run_attempt(
             # After every finish_reason the answer is complete; only the epilogue (usage, [DONE]) was lost.
             if not state.choices.complete:
                 raise RetryableError(f"connection lost mid-stream: {exc}", kind="connection") from None
+        except AttemptError:
+            raise
+        except Exception as exc:  # a bug, or an error type nobody expected: fail this item, not the run
+            raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
         complete = state.choices.complete
         if outcome.files is not None:
             await _close_files(outcome.files, complete=complete)

@@ -25,7 +25,7 @@ from .errors import DiskError, OutputDirError
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 _T = TypeVar("_T")
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+TRUNCATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def encode_text(text: str) -> bytes:
@@ -74,7 +74,7 @@ class PartFile:
             return
         try:
             if self.fd is None:
-                self.fd = os.open(self.part, _OPEN_FLAGS, 0o644)
+                self.fd = os.open(self.part, TRUNCATE_FLAGS, 0o644)
             if text:
                 write_all(self.fd, encode_text(text))
             if close:

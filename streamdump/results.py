@@ -27,9 +27,7 @@ from typing import Any
 
 from .errors import DiskError, OutputDirError, SetupError
 from .manifest import Finished, read_entry
-from .output import OutputWriter
-
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+from .output import TRUNCATE_FLAGS, OutputWriter, write_all
 
 
 def _digest(entry: dict[str, Any]) -> str:
@@ -178,7 +176,7 @@ class ResultsWriter:
     # -- on the I/O thread -------------------------------------------------------------------
     def _open(self) -> int:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.part, _OPEN_FLAGS, 0o644)
+        return os.open(self.part, TRUNCATE_FLAGS, 0o644)
 
     def _outputs(self, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
         """What each choice produced, read from its files next to the answer file the manifest names."""
@@ -221,8 +219,7 @@ class ResultsWriter:
             for entry in entries
         )
         try:
-            while data:
-                data = data[os.write(self._fd, data) :]
+            write_all(self._fd, data)
         except OSError as exc:
             raise DiskError(f"{self.part}: {exc.strerror or exc}") from None
         self.lines += len(entries)

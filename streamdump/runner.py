@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import _constants as C
 from .attempt import AttemptOutcome, run_attempt
 from .cleanup import run_cleanup
-from .errors import AttemptError, DiskError, FatalRequestError
+from .errors import AttemptError, DiskError
 from .gate import Gate
 from .jobs import Defaults, InputPlan, Job, LineError, iter_jobs
 from .layout import Layout, part_path
@@ -209,7 +209,7 @@ class Runner:
                 outcome = AttemptOutcome(StreamState())
                 attempt_started = time.time()
                 try:
-                    await self._attempt(
+                    await run_attempt(
                         client,
                         job,
                         layout,
@@ -260,20 +260,6 @@ class Runner:
             entry = await self._entry(job, layout, "cancelled", attempts, outcome, loop.time() - t0)
             await self._record(entry, [])
             raise
-
-    @staticmethod
-    async def _attempt(*args: Any, **kwargs: Any) -> None:
-        """run_attempt, with any error it does not know turned into a failed, unretried attempt.
-
-        A bug or an exception type nobody expected fails one item, not the whole run; the disk
-        failing and cancellation still go through.
-        """
-        try:
-            await run_attempt(*args, **kwargs)
-        except (AttemptError, DiskError):
-            raise
-        except Exception as exc:
-            raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
 
     def _reservation(self, job: Job) -> int:
         """Tokens a request reserves under --tpm: its prompt, plus its output budget (n choices)."""
