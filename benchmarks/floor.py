@@ -1,5 +1,5 @@
 """The transport's floor: the same requests through the same openai clients as streamdump's
-(``launch.make_clients``: one connection pool per 8 workers), each stream read to its end with
+(``transport.make_clients``: one connection pool per 8 workers), each stream read to its end with
 ``with_streaming_response`` and ``aiter_bytes`` and thrown away.  No parsing, no files, no
 retries: what streamdump costs above this is its own."""
 
@@ -9,15 +9,13 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
-from streamdump.launch import make_clients
-from streamdump.runstate import RunSettings
+from streamdump.transport import make_clients
 
 
 async def run_floor(items: list[dict[str, Any]], base_url: str, concurrency: int, model: str) -> dict[str, Any]:
-    clients = make_clients(base_url, "sk-bench", RunSettings(out_dir=Path("."), concurrency=concurrency))
+    clients = make_clients(base_url, "sk-bench", concurrency=concurrency, attempt_timeout=600.0)
     waiting = deque(items)
     durations: list[float] = []
     reads = 0

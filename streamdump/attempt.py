@@ -9,32 +9,27 @@ has a finish_reason), also on cancellation.  The response is always closed by
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import httpx2
-import openai
 
 from . import _constants as C
 from .choices import ANSWER
 from .cleanup import run_cleanup
 from .errors import (
-    AttemptError,
     AttemptTimeoutError,
-    FatalRequestError,
     IncompleteStreamError,
     MissingChoicesError,
-    RetryableError,
     StallError,
 )
 from .layout import Layout
 from .output import OutputWriter
 from .partset import PartSet
-from .retry import is_retried_status, parse_retry_after
 from .sse import EventDecoder, StreamState, parse_event
+from .transport import mapped_errors
 
 if TYPE_CHECKING:
+    import openai
+
     from .jobs import Job
 
 
@@ -100,27 +95,6 @@ class Watchdog:
         self._handle.cancel()
 
 
-def _status_error(exc: openai.APIStatusError) -> AttemptError:
-    status = exc.status_code
-    headers = dict(exc.response.headers)
-    message = f"HTTP {status}: {_server_message(exc)}"
-    if is_retried_status(status):
-        retry_after = parse_retry_after(exc.response.headers, now=time.time())
-        return RetryableError(
-            message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers, body=exc.body
-        )
-    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body)
-
-
-def _server_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return exc.message
-
-
 async def _close_files(files: PartSet, *, complete: bool) -> None:
     """Close the part files even while being cancelled (see ``cleanup``)."""
     await run_cleanup(files.close(complete=complete))
@@ -148,12 +122,13 @@ async def run_attempt(
         extra["stream_options"] = {"include_usage": True}
     try:
         try:
-            async with asyncio.timeout(None) as scope:
-                watchdog = Watchdog(scope, settings.idle_timeout, settings.attempt_timeout)
-                try:
-                    await _stream(client, job, layout, writer, settings, extra, watchdog, outcome, started)
-                finally:
-                    watchdog.cancel()
+            with mapped_errors(complete=lambda: state.choices.complete):
+                async with asyncio.timeout(None) as scope:
+                    watchdog = Watchdog(scope, settings.idle_timeout, settings.attempt_timeout)
+                    try:
+                        await _stream(client, job, layout, writer, settings, extra, watchdog, outcome, started)
+                    finally:
+                        watchdog.cancel()
         except TimeoutError:
             if state.choices.complete:
                 pass  # every choice had finished; the server only failed to close (usage, [DONE] lost)
@@ -163,22 +138,6 @@ async def run_attempt(
                 raise AttemptTimeoutError(
                     f"the attempt ran past --timeout {settings.attempt_timeout:g} s", kind="timeout"
                 ) from None
-        except openai.APIStatusError as exc:
-            raise _status_error(exc) from None
-        except openai.APITimeoutError:
-            raise RetryableError("timed out connecting to the server", kind="timeout") from None
-        except openai.APIConnectionError as exc:
-            raise RetryableError(f"connection error: {exc.__cause__ or exc}", kind="connection") from None
-        except httpx2.TimeoutException:
-            raise RetryableError("timed out reading the stream", kind="timeout") from None
-        except httpx2.TransportError as exc:
-            # After every finish_reason the answer is complete; only the epilogue (usage, [DONE]) was lost.
-            if not state.choices.complete:
-                raise RetryableError(f"connection lost mid-stream: {exc}", kind="connection") from None
-        except AttemptError:
-            raise
-        except Exception as exc:  # a bug, or an error type nobody expected: fail this item, not the run
-            raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
         complete = state.choices.complete
         if outcome.files is not None:
             await _close_files(outcome.files, complete=complete)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import signal
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from . import _constants as C
 from .errors import SetupError
@@ -26,11 +25,8 @@ from .progress import Progress
 from .runner import Runner
 from .runstate import RunResult, RunSettings
 from .shard import Shard, manifest_name, summary_name
+from .transport import make_clients
 
-if TYPE_CHECKING:
-    import openai
-
-NO_KEY = "sk-no-key-needed"
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -61,35 +57,6 @@ def public_url(url: str | None) -> str | None:
     parts = urllib.parse.urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def make_clients(base_url: str | None, api_key: str | None, settings: RunSettings) -> list[openai.AsyncOpenAI]:
-    """AsyncOpenAI clients with our retry policy (theirs is off), one per group of workers.
-
-    The workers share them in groups of at most ``POOL_SIZE``, each client with its own connection
-    pool, ``concurrency`` connections in all.  httpcore's pool examines every connection it holds
-    (an idle one with a system call) each time a request starts or a response ends, so one pool of
-    N connections costs O(N) per request: at -c 500 that was 40% of the client's CPU.  All pools
-    share one TLS context (building one takes tens of milliseconds).
-    """
-    import httpx2
-    import openai
-
-    groups = math.ceil(settings.concurrency / C.POOL_SIZE)
-    size = math.ceil(settings.concurrency / groups)
-    limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
-    timeout = httpx2.Timeout(settings.attempt.attempt_timeout, connect=C.CONNECT_TIMEOUT)
-    tls = httpx2.create_ssl_context()
-    return [
-        openai.AsyncOpenAI(
-            api_key=api_key or NO_KEY,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout, verify=tls),
-        )
-        for _ in range(groups)
-    ]
 
 
 @contextlib.contextmanager
@@ -170,7 +137,9 @@ async def _run(
     api_key: str | None,
     progress: Progress,
 ) -> RunResult:
-    clients = make_clients(base_url, api_key, settings)
+    clients = make_clients(
+        base_url, api_key, concurrency=settings.concurrency, attempt_timeout=settings.attempt.attempt_timeout
+    )
     runner = Runner(plan, defaults, settings, clients, progress)
     loop = asyncio.get_running_loop()
     on_signal = SignalHandler(runner, loop)
