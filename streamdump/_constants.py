@@ -5,6 +5,8 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_CONCURRENCY = 8
 # Workers per HTTP connection pool: a pool's cost per request grows with its size (see launch).
 POOL_SIZE = 8
+# --http: openai's aiohttp transport (about half httpx2's CPU a chunk) or httpx2's.
+DEFAULT_HTTP = "aiohttp"
 
 # Timeouts, in seconds.
 CONNECT_TIMEOUT = 10.0

@@ -164,6 +164,15 @@ def run(
             help="Also write one line per finished item in the OpenAI Batch API output format.",
         ),
     ] = None,
+    http: Annotated[
+        str,
+        typer.Option(
+            "--http",
+            envvar="STREAMDUMP_HTTP",
+            metavar="aiohttp|httpx",
+            help="HTTP transport under the openai client: aiohttp (faster) or httpx.",
+        ),
+    ] = C.DEFAULT_HTTP,
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
@@ -175,7 +184,10 @@ def run(
     from .runstate import RunSettings
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
+    from .transport import TRANSPORTS
 
+    if http not in TRANSPORTS:
+        _fail_setup(f"--http must be one of {', '.join(TRANSPORTS)}, not {http!r}")
     try:
         ext = check_ext(ext)
         prompt_template, system_tpl = templates_from_options(
@@ -235,6 +247,7 @@ def run(
         "system_template_text": system_tpl.text if system_tpl is not None else None,
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
+        "http": http,
     }
     if dry_run:
         from .dryrun import dry_run as run_dry
@@ -263,6 +276,7 @@ def run(
         options=options,
         shard=chosen,
         results=results,
+        http=http,
     )
     try:
         if results is not None:

@@ -138,7 +138,11 @@ async def _run(
     progress: Progress,
 ) -> RunResult:
     clients = make_clients(
-        base_url, api_key, concurrency=settings.concurrency, attempt_timeout=settings.attempt.attempt_timeout
+        base_url,
+        api_key,
+        concurrency=settings.concurrency,
+        attempt_timeout=settings.attempt.attempt_timeout,
+        http=settings.http,
     )
     runner = Runner(plan, defaults, settings, clients, progress)
     loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ class RunSettings:
     options: dict[str, Any] = field(default_factory=dict)  # echoed into summary.json
     shard: Shard | None = None  # only this shard's items; its own manifest and summary
     results: Path | None = None  # --results-jsonl: Batch API output lines (already tagged with the shard)
+    http: str = C.DEFAULT_HTTP  # --http: the transport under AsyncOpenAI (see transport)
 
 
 @dataclass(slots=True)

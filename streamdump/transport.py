@@ -1,15 +1,18 @@
 """Where the HTTP clients are built, and where their errors become ours.
 
-This is the one place that knows which HTTP stack sits under ``AsyncOpenAI``.  Everything above
-it sees ``AsyncOpenAI`` clients and our ``AttemptError`` tree: ``mapped_errors`` is the one table
-from the transport's and openai's exceptions to ours (httpx's ``_transports/default.py`` maps its
-transport's exceptions the same way, with one context manager).
+This is the one place that knows which HTTP stack sits under ``AsyncOpenAI``: openai's vendored
+aiohttp transport (``DefaultAioHttpClient``, the default: aiohttp's C HTTP parser, about half the
+CPU a chunk) or httpx2's own (``--http httpx``).  Everything above it sees ``AsyncOpenAI`` clients
+and our ``AttemptError`` tree: ``mapped_errors`` is the one table from the transports' and openai's
+exceptions to ours (httpx's ``_transports/default.py`` maps its transport's exceptions the same
+way, with one context manager).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -22,10 +25,16 @@ if TYPE_CHECKING:
     import openai
 
 NO_KEY = "sk-no-key-needed"
+TRANSPORTS = ("aiohttp", "httpx")  # --http; the first is the default
 
 
 def make_clients(
-    base_url: str | None, api_key: str | None, *, concurrency: int, attempt_timeout: float
+    base_url: str | None,
+    api_key: str | None,
+    *,
+    concurrency: int,
+    attempt_timeout: float,
+    http: str = C.DEFAULT_HTTP,
 ) -> list[openai.AsyncOpenAI]:
     """AsyncOpenAI clients with our retry policy (theirs is off), one per group of workers.
 
@@ -33,23 +42,27 @@ def make_clients(
     pool, ``concurrency`` connections in all.  httpcore's pool examines every connection it holds
     (an idle one with a system call) each time a request starts or a response ends, so one pool of
     N connections costs O(N) per request: at -c 500 that was 40% of the client's CPU.  All pools
-    share one TLS context (building one takes tens of milliseconds).
+    share one TLS context: building one takes tens of milliseconds of CPU, and the aiohttp
+    transport would build one per client if it were not given ours.
     """
     import httpx2
     import openai
 
+    if http not in TRANSPORTS:
+        raise ValueError(f"unknown HTTP transport {http!r}: one of {', '.join(TRANSPORTS)}")
     groups = math.ceil(concurrency / C.POOL_SIZE)
     size = math.ceil(concurrency / groups)
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
     timeout = httpx2.Timeout(attempt_timeout, connect=C.CONNECT_TIMEOUT)
     tls = httpx2.create_ssl_context()
+    http_client = openai.DefaultAioHttpClient if http == "aiohttp" else openai.DefaultAsyncHttpxClient
     return [
         openai.AsyncOpenAI(
             api_key=api_key or NO_KEY,
             base_url=base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout, verify=tls),
+            http_client=http_client(limits=limits, timeout=timeout, verify=tls),
         )
         for _ in range(groups)
     ]
@@ -91,16 +104,39 @@ def mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
         yield
     except openai.APIStatusError as exc:
         raise status_error(exc) from None
-    except openai.APITimeoutError:
-        raise RetryableError("timed out connecting to the server", kind="timeout") from None
-    except openai.APIConnectionError as exc:
+    except openai.APIConnectionError as exc:  # APITimeoutError included
+        if isinstance(exc, openai.APITimeoutError) and not connection_failed(exc):
+            raise RetryableError("timed out connecting to the server", kind="timeout") from None
         raise RetryableError(f"connection error: {exc.__cause__ or exc}", kind="connection") from None
-    except httpx2.TimeoutException:
-        raise RetryableError("timed out reading the stream", kind="timeout") from None
-    except httpx2.TransportError as exc:
+    except httpx2.TransportError as exc:  # TimeoutException included
+        if isinstance(exc, httpx2.TimeoutException) and not connection_failed(exc):
+            raise RetryableError("timed out reading the stream", kind="timeout") from None
         if not complete():
             raise RetryableError(f"connection lost mid-stream: {exc}", kind="connection") from None
     except (AttemptError, TimeoutError):
         raise
     except Exception as exc:  # a bug, or an error type nobody expected: fail this item, not the run
         raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
+
+
+def connection_failed(exc: BaseException) -> bool:
+    """Whether a "timeout" was really a failed connection, judged by its cause.
+
+    openai's vendored aiohttp transport maps every ``aiohttp.ClientConnectionError`` to httpx's
+    ``ConnectTimeout``: a refused connection, a failed DNS lookup and a server that hung up all
+    arrive labelled as a timeout.  The aiohttp exception is kept as the cause; only a real timeout
+    there (aiohttp's are ``TimeoutError`` subclasses) is one.
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, TimeoutError):
+            return False
+        if isinstance(cause, ConnectionError) or _is_aiohttp_connection_error(cause):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _is_aiohttp_connection_error(exc: BaseException) -> bool:
+    aiohttp = sys.modules.get("aiohttp")  # loaded by the aiohttp transport: no import on the httpx one
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientConnectionError)

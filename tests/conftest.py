@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from streamdump.cli import app
 from streamdump.simulator import SimConfig, Simulator, SimulatorThread, parse_fault
+from streamdump.transport import TRANSPORTS
 
 from support import Ran
 
@@ -23,6 +24,7 @@ def _no_ambient_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
         "OPENAI_BASE_URL",
         "STREAMDUMP_MODEL",
         "STREAMDUMP_SHARD",
+        "STREAMDUMP_HTTP",
         "JOB_COMPLETION_INDEX",
         "SLURM_ARRAY_TASK_ID",
         "SLURM_ARRAY_TASK_MIN",
@@ -30,6 +32,15 @@ def _no_ambient_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLURM_ARRAY_TASK_COUNT",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per HTTP transport (``--http``), through the option's environment variable,
+    which in-process CLI runs and subprocesses alike read."""
+    http = str(request.param)
+    monkeypatch.setenv("STREAMDUMP_HTTP", http)
+    return http
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,9 @@ import streamdump.sse as sse
 from streamdump.simulator import Simulator
 
 from support import Ran, expected_text, write_jsonl
+
+# Every test here runs on both HTTP transports (--http aiohttp and httpx).
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 FAST_RETRY = ("--backoff-base", "0.01", "--backoff-max", "0.02", "--max-retries", "3")
 
@@ -319,3 +325,52 @@ def test_an_unexpected_error_fails_one_item_not_the_run(
     assert "a bug" in a["error"]["message"]
     assert b["status"] == "ok"
     assert (ran.out / "b.txt").read_text() == expected_text("b")
+
+
+@contextlib.contextmanager
+def hang_up_server() -> Iterator[str]:
+    """A server on 127.0.0.1 that accepts each connection and closes it before any answer."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+
+
+@contextlib.contextmanager
+def refusing_address() -> Iterator[str]:
+    """An address on 127.0.0.1 where nothing listens: a bound socket that never listens refuses."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+@pytest.mark.parametrize("server", [refusing_address, hang_up_server])
+def test_a_failed_connection_is_a_connection_error_not_a_timeout(
+    run_cli: Callable[..., Ran], tmp_path: Path, server: Callable[[], contextlib.AbstractContextManager[str]]
+) -> None:
+    # openai's aiohttp transport labels these "connect timeout"; the kind comes from the cause.
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "x", "prompt": "anyone there"}])
+    with server() as base_url:
+        ran = run_cli(prompts, *FAST_RETRY, "--base-url", base_url)
+    assert ran.exit_code == 1
+    entry = ran.by_id()["x"]
+    assert (entry["status"], entry["attempts"]) == ("failed", 4)
+    assert entry["error"]["type"] == "connection", entry["error"]
+    record = json.loads((ran.out / "x.error.json").read_text())
+    assert [a["error"]["type"] for a in record["attempts"]] == ["connection"] * 4

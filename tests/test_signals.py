@@ -19,6 +19,9 @@ from streamdump.simulator import Simulator
 
 from support import expected_text, write_jsonl
 
+# Every test here runs on both HTTP transports (--http aiohttp and httpx).
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 LENGTH = 30
 ITEMS = 12
 

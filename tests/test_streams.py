@@ -16,6 +16,9 @@ from streamdump.simulator.replies import REFUSAL, tool_arguments
 
 from support import Ran, expected_choice, expected_reasoning, expected_text, leftover_parts, write_jsonl
 
+# Every test here runs on both HTTP transports (--http aiohttp and httpx).
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 FAST_RETRY = ("--backoff-base", "0.01", "--backoff-max", "0.02", "--max-retries", "2")
 TOOLS = [
     {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},

@@ -1,0 +1,120 @@
+"""The transports under AsyncOpenAI: how the clients are built, and how their errors become ours.
+
+The failure modes end to end (on both transports) are in test_failures.py, test_streams.py and
+test_signals.py; here are the parts no local server can show: a DNS failure (a test must not ask a
+name server) and the clients' shared TLS context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import httpx2
+import openai
+import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
+
+from streamdump.errors import RetryableError
+from streamdump.simulator import Simulator
+from streamdump.transport import TRANSPORTS, make_clients, mapped_errors
+
+from support import Ran, write_jsonl
+
+REQUEST = httpx2.Request("POST", "http://streamdump-test.invalid/v1/chat/completions")
+
+
+def as_openai_raises(aiohttp_error: Exception) -> openai.APIConnectionError:
+    """The exception openai raises when its aiohttp transport meets ``aiohttp_error`` on connecting:
+    the vendored transport's own mapping, then openai's wrapping (as in ``_base_client``)."""
+    try:
+        with map_aiohttp_exceptions():
+            raise aiohttp_error
+    except httpx2.TimeoutException as err:
+        try:
+            raise openai.APITimeoutError(request=REQUEST) from err
+        except openai.APIConnectionError as wrapped:
+            return wrapped
+    except httpx2.TransportError as err:
+        try:
+            raise openai.APIConnectionError(request=REQUEST) from err
+        except openai.APIConnectionError as wrapped:
+            return wrapped
+    raise AssertionError("the transport did not map the error")
+
+
+def kind_of(exc: BaseException) -> str:
+    with pytest.raises(RetryableError) as caught, mapped_errors(complete=lambda: False):
+        raise exc
+    return caught.value.kind
+
+
+KEY = ConnectionKey("streamdump-test.invalid", 80, False, True, None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("aiohttp_error", "kind"),
+    [
+        (aiohttp.ClientConnectorDNSError(KEY, socket.gaierror(-2, "Name or service not known")), "connection"),
+        (aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "Connection refused")), "connection"),
+        (aiohttp.ServerDisconnectedError(), "connection"),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), "timeout"),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), "timeout"),
+    ],
+)
+def test_aiohttp_errors_are_mapped_by_their_cause(aiohttp_error: Exception, kind: str) -> None:
+    raised = as_openai_raises(aiohttp_error)
+    if kind == "connection":  # what the vendored transport gets wrong, and why the cause is read
+        assert isinstance(raised, openai.APITimeoutError)
+    assert kind_of(raised) == kind
+
+
+def test_a_read_timeout_mid_stream_is_a_timeout_on_both_transports() -> None:
+    assert kind_of(httpx2.ReadTimeout("read timed out")) == "timeout"
+    try:
+        with map_aiohttp_exceptions():
+            raise aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+    except httpx2.TimeoutException as exc:
+        assert kind_of(exc) == "timeout"
+
+
+@pytest.mark.parametrize("http", TRANSPORTS)
+def test_every_client_shares_one_tls_context(http: str) -> None:
+    async def build() -> list[object]:
+        clients = make_clients("http://127.0.0.1:9/v1", None, concurrency=40, attempt_timeout=5.0, http=http)
+        try:
+            assert len(clients) == 5  # one per POOL_SIZE workers
+            contexts = []
+            for client in clients:
+                transport = client._client._transport
+                if http == "aiohttp":
+                    assert isinstance(client._client, openai.DefaultAioHttpClient)
+                    contexts.append(transport.ssl_context)  # type: ignore[attr-defined]
+                else:
+                    contexts.append(transport._pool._ssl_context)  # type: ignore[attr-defined]
+            return contexts
+        finally:
+            for client in clients:
+                await client.close()
+
+    contexts = asyncio.run(build())
+    assert all(context is contexts[0] for context in contexts)
+
+
+def test_an_unknown_transport_is_refused() -> None:
+    with pytest.raises(ValueError, match="aiohttp, httpx"):
+        make_clients(None, None, concurrency=1, attempt_timeout=1.0, http="curl")
+
+
+def test_the_cli_refuses_an_unknown_transport_before_sending(
+    run_cli: Callable[..., Ran], sim: Simulator, tmp_path: Path
+) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "hi"}])
+    ran = run_cli(prompts, "--http", "curl", sim=sim)
+    assert ran.exit_code == 2
+    assert "--http must be one of aiohttp, httpx, not 'curl'" in ran.stderr
+    assert sim.stats.requests == [] and not ran.out.exists()
