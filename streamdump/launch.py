@@ -18,6 +18,7 @@ from typing import TextIO
 
 from . import _constants as C
 from .errors import SetupError
+from .eventloop import loop_factory
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -94,7 +95,8 @@ def run_command(
             try:
                 with _simulator(endpoint.simulate) as sim_url:
                     base_url = sim_url or endpoint.base_url
-                    return asyncio.run(_run(plan, defaults, settings, base_url, endpoint.api_key, progress))
+                    with asyncio.Runner(loop_factory=loop_factory()) as loop:
+                        return loop.run(_run(plan, defaults, settings, base_url, endpoint.api_key, progress))
             finally:
                 progress.close()
     finally:

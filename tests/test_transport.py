@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from aiohttp.client_reqrep import ConnectionKey
 from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from streamdump.errors import RetryableError
+from streamdump.eventloop import loop_factory
 from streamdump.simulator import Simulator
 from streamdump.transport import TRANSPORTS, make_clients, mapped_errors
 
@@ -118,3 +120,18 @@ def test_the_cli_refuses_an_unknown_transport_before_sending(
     assert ran.exit_code == 2
     assert "--http must be one of aiohttp, httpx, not 'curl'" in ran.stderr
     assert sim.stats.requests == [] and not ran.out.exists()
+
+
+def test_runs_use_uvloop_where_the_platform_has_it() -> None:
+    factory = loop_factory()
+    if sys.platform not in ("linux", "darwin"):
+        assert factory is None
+        return
+    import uvloop
+
+    loop = factory() if factory is not None else None
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        if loop is not None:
+            loop.close()
