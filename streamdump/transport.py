@@ -14,14 +14,15 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
 from .errors import AttemptError, FatalRequestError, RetryableError
 from .retry import is_retried_status, parse_retry_after
 
 if TYPE_CHECKING:
+    import httpx2
     import openai
 
 NO_KEY = "sk-no-key-needed"
@@ -53,7 +54,10 @@ def make_clients(
     groups = math.ceil(concurrency / C.POOL_SIZE)
     size = math.ceil(concurrency / groups)
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
-    timeout = httpx2.Timeout(attempt_timeout, connect=C.CONNECT_TIMEOUT)
+    # No read timeout: the attempt's watchdog bounds the wait for every read (--idle-timeout) and
+    # the whole attempt (--timeout).  aiohttp re-arms a read timeout on every network read (a
+    # timer cancelled and made anew, per chunk), and httpx2 opens a cancel scope per read.
+    timeout = httpx2.Timeout(attempt_timeout, connect=C.CONNECT_TIMEOUT, read=None)
     tls = httpx2.create_ssl_context()
     http_client = openai.DefaultAioHttpClient if http == "aiohttp" else openai.DefaultAsyncHttpxClient
     return [
@@ -66,6 +70,53 @@ def make_clients(
         )
         for _ in range(groups)
     ]
+
+
+def body_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The body of a streamed response, chunk by chunk as it arrives, by the shortest way there is.
+
+    On the aiohttp transport that is aiohttp's own ``readany``: httpx's ``aiter_bytes`` reaches
+    it through five async generators (``aiter_bytes``, ``aiter_raw``, httpx's bound stream, the
+    vendored transport's stream, aiohttp's ``iter_chunked``), a few microseconds a chunk, on the
+    hot path of every stream.  Errors are mapped as the vendored transport maps them.  A body
+    with a content-encoding, or any other transport, goes through ``aiter_bytes``.
+    """
+    content = _aiohttp_content(response)
+    if content is None:
+        return response.aiter_bytes()
+    return _AiohttpChunks(content)
+
+
+def _aiohttp_content(response: httpx2.Response) -> Any:
+    """The aiohttp ``StreamReader`` under ``response``, or None (not that transport, or encoded)."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    # httpx2's BoundAsyncStream holds the transport's stream; the vendored one holds aiohttp's response.
+    transport_stream = getattr(response.stream, "_stream", None)
+    aiohttp_response = getattr(transport_stream, "_aiohttp_response", None)
+    return getattr(aiohttp_response, "content", None)
+
+
+class _AiohttpChunks:
+    __slots__ = ("_read",)
+
+    def __init__(self, content: Any) -> None:
+        self._read = content.readany
+
+    def __aiter__(self) -> _AiohttpChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            data: bytes = await self._read()
+        except Exception:
+            from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
+
+            with map_aiohttp_exceptions():
+                raise
+        if not data:
+            raise StopAsyncIteration
+        return data
 
 
 def status_error(exc: openai.APIStatusError) -> AttemptError:

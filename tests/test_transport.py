@@ -8,6 +8,7 @@ name server) and the clients' shared TLS context.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 from collections.abc import Callable
@@ -23,9 +24,9 @@ from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
 from streamdump.errors import RetryableError
 from streamdump.eventloop import loop_factory
 from streamdump.simulator import Simulator
-from streamdump.transport import TRANSPORTS, make_clients, mapped_errors
+from streamdump.transport import TRANSPORTS, body_chunks, make_clients, mapped_errors
 
-from support import Ran, write_jsonl
+from support import Ran, expected_text, write_jsonl
 
 REQUEST = httpx2.Request("POST", "http://streamdump-test.invalid/v1/chat/completions")
 
@@ -135,3 +136,34 @@ def test_runs_use_uvloop_where_the_platform_has_it() -> None:
     finally:
         if loop is not None:
             loop.close()
+
+
+async def _read_body(base_url: str, http: str) -> tuple[str, bytes]:
+    clients = make_clients(base_url, None, concurrency=1, attempt_timeout=30.0, http=http)
+    async with clients[0] as client, client.chat.completions.with_streaming_response.create(
+        model="m", messages=[{"role": "user", "content": "hello there"}], stream=True
+    ) as response:
+        chunks = body_chunks(response.http_response)
+        return type(chunks).__name__, b"".join([data async for data in chunks])
+
+
+@pytest.mark.parametrize("http", TRANSPORTS)
+def test_body_chunks_reads_the_whole_body(sim: Simulator, http: str) -> None:
+    kind, body = asyncio.run(_read_body(sim.base_url, http))
+    # The aiohttp transport is read from aiohttp's own stream, not through httpx's five layers.
+    assert kind == ("_AiohttpChunks" if http == "aiohttp" else "async_generator")
+    assert expected_text("hello there") == "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in body.decode().splitlines()
+        if line.startswith("data: {") and json.loads(line[6:])["choices"]
+    )
+    assert body.rstrip().endswith(b"data: [DONE]")
+
+
+@pytest.mark.parametrize("http", TRANSPORTS)
+def test_body_chunks_raise_httpx_errors_when_the_connection_drops(
+    start_sim: Callable[..., Simulator], http: str
+) -> None:
+    sim = start_sim(faults=["drop,after=3"])
+    with pytest.raises(httpx2.TransportError):
+        asyncio.run(_read_body(sim.base_url, http))
