@@ -113,11 +113,18 @@ def run_measured(args: list[str], *, timeout: float, cwd: Path = ROOT) -> Finish
 
 
 def run_client(
-    kind: str, *, prompts: Path, out: Path, base_url: str, concurrency: int, timeout: float
+    kind: str,
+    *,
+    prompts: Path,
+    out: Path,
+    base_url: str,
+    concurrency: int,
+    timeout: float,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
     """One ``benchmarks.client`` run; its JSON report, with the process's own figures added."""
     args = [sys.executable, "-m", "benchmarks.client", kind, "--prompts", str(prompts), "--out", str(out)]
-    args += ["--base-url", base_url, "-c", str(concurrency)]
+    args += ["--base-url", base_url, "-c", str(concurrency), *(extra or [])]
     done = run_measured(args, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{kind} client exited {done.returncode}: {done.stderr[-2000:]}")

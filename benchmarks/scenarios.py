@@ -8,18 +8,51 @@ import os
 import re
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from streamdump.simulator.script import response_pieces
 
+from .floor import FLOORS
 from .procs import run_client, run_measured, simulator, streamdump_command
 from .profiles import Streams
 from .watch import DiskWatcher
 
 MODEL = "sim-bench"
-KINDS = ("streamdump", "baseline", "floor")
 VERIFY = 20  # output files whose text is checked against the simulator's, per run
+LOOPS = ("asyncio", "uvloop")
+FLOOR = "openai-aiohttp/uvloop"  # the floor the targets compare streamdump with (the same clients and loop)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """One client run of a scenario: streamdump (``processes`` > 1: that many worker processes),
+    the tutorial baseline, or a floor on an event loop."""
+
+    kind: str
+    loop: str = "asyncio"
+    processes: int = 1
+
+    @property
+    def label(self) -> str:
+        if self.kind == "streamdump":
+            return "streamdump" if self.processes == 1 else f"streamdump --processes {self.processes}"
+        return self.kind if self.kind == "baseline" else f"{self.kind}/{self.loop}"
+
+    @property
+    def writes(self) -> bool:
+        return self.kind in ("streamdump", "baseline")
+
+
+STREAMDUMP, BASELINE = Client("streamdump"), Client("baseline")
+# Issue 12's table: every floor on both loops at 500 streams; on uvloop at 1,000.
+CLIENTS = {
+    "cpu": (STREAMDUMP, BASELINE, *(Client(f, loop) for f in FLOORS for loop in LOOPS)),
+    "wide": (STREAMDUMP, Client("streamdump", processes=2), BASELINE, *(Client(f, "uvloop") for f in FLOORS)),
+    "few": (STREAMDUMP, BASELINE, Client("openai-aiohttp", "uvloop")),
+    "short": (STREAMDUMP, BASELINE, Client("openai-aiohttp", "uvloop")),
+}
 
 
 def make_prompts(path: Path, items: int) -> Path:
@@ -51,6 +84,10 @@ def _paths(kind: str, out: Path, n: int) -> tuple[Path, ...]:
     return (final.with_name(final.name + ".part"), final) if kind == "streamdump" else (final,)
 
 
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
 def _wrong_texts(out: Path, spec: Streams) -> int:
     """How many of a sample of answers differ from what the simulator sent."""
     step = max(1, spec.items // VERIFY)
@@ -64,24 +101,35 @@ def _wrong_texts(out: Path, spec: Streams) -> int:
 
 
 def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, Any]:
-    """Both clients on the same workload, each against a fresh simulator."""
+    """Every client of the scenario on the same workload, each against a fresh simulator."""
     prompts = make_prompts(work / f"prompts-{spec.items}.jsonl", spec.items)
     ideal = spec.ttft + spec.length / spec.tps if spec.tps else None
     rounds = math.ceil(spec.items / spec.concurrency)
-    row: dict[str, Any] = {"spec": _spec(spec)}
-    for kind in KINDS:
-        out = work / f"{name}-{kind}"
+    row: dict[str, Any] = {"spec": _spec(spec), "clients": []}
+    for client in CLIENTS[name]:
+        kind = client.kind
+        row["clients"].append(client.label)
+        if client.processes > 1 and not _has_processes():
+            row[client.label] = {"skipped": "streamdump has no --processes yet"}
+            continue
+        out = work / f"{name}-{_slug(client.label)}"
         load = os.getloadavg()[0]
         with simulator(work, tps=spec.tps, ttft=spec.ttft, length=spec.length, timeline=bool(spec.watch)) as sim:
             watcher = None
-            if spec.watch and kind != "floor":
+            if spec.watch and client.writes:
                 step = max(1, spec.items // spec.watch)
                 sample = [(_prompt(n), _paths(kind, out, n)) for n in range(0, spec.items, step)][: spec.watch]
                 watcher = DiskWatcher(sample, spec.length, spec.poll)
                 watcher.start()
             try:
                 report = run_client(
-                    kind, prompts=prompts, out=out, base_url=sim.base_url, concurrency=spec.concurrency, timeout=timeout
+                    kind,
+                    prompts=prompts,
+                    out=out,
+                    base_url=sim.base_url,
+                    concurrency=spec.concurrency,
+                    timeout=timeout,
+                    extra=["--loop", client.loop, "--processes", str(client.processes)],
                 )
             finally:
                 if watcher is not None:
@@ -97,7 +145,7 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
             "ok": report["ok"],
             "failed": report["failed"],
             "first_error": report["first_error"],
-            "wrong_texts": _wrong_texts(out, spec) if kind != "floor" else None,
+            "wrong_texts": _wrong_texts(out, spec) if client.writes else None,
             "wall_s": round(report["wall_s"], 3),
             "wall_ideal_s": round(rounds * ideal, 3) if ideal else None,
             "requests_per_s": round(report["items"] / report["wall_s"], 1),
@@ -127,8 +175,14 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
                 "poll_ms": spec.poll * 1000,
                 "polls": watcher.polls,
             }
-        row[kind] = result
+        row[client.label] = result
     return row
+
+
+def _has_processes() -> bool:
+    from streamdump.runstate import RunSettings
+
+    return "processes" in RunSettings.__dataclass_fields__
 
 
 def _spec(spec: Streams) -> dict[str, Any]:
@@ -207,7 +261,8 @@ def help_time(runs: int) -> dict[str, Any]:
             raise RuntimeError(f"streamdump --help exited {done.returncode}: {done.stderr}")
         walls.append(done.wall_s)
     traced = run_measured([sys.executable, "-X", "importtime", "-m", "streamdump", "--help"], timeout=60)
-    imported = sorted(set(re.findall(r"\|\s+(openai|httpx2|tiktoken)(?:\.|\s*$)", traced.stderr, re.MULTILINE)))
+    heavy = r"\|\s+(openai|httpx2|aiohttp|uvloop|tiktoken)(?:\.|\s*$)"
+    imported = sorted(set(re.findall(heavy, traced.stderr, re.MULTILINE)))
     return {
         "runs": runs,
         "median_s": round(statistics.median(walls), 3),
