@@ -287,3 +287,11 @@ def test_dry_run_prices_only_what_it_was_given_a_price_for(tmp_path: Path, price
     assert len(costs) == 1 and costs[0].startswith(line), costs
     if "--price-out" not in prices:
         assert "give --price-out" in costs[0]
+
+
+def test_n_choices_multiply_the_dry_runs_output_budget(tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "x", "params": {"n": 4, "max_tokens": 100}}])
+    result = CliRunner().invoke(app, ["run", str(prompts), "--dry-run"])
+    assert result.exit_code == 0
+    total = next(line for line in result.stdout.splitlines() if line.startswith("total"))
+    assert total.split()[-1] == "400"

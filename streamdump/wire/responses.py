@@ -348,7 +348,7 @@ class Responses:
             "top_p": None,
             "usage": {
                 "input_tokens": prompt,
-                "input_tokens_details": {"cached_tokens": usage.get("cached_tokens") or 0},
+                "input_tokens_details": {"cached_tokens": usage.get("cached_tokens") or 0, "cache_write_tokens": 0},
                 "output_tokens": completion,
                 "output_tokens_details": {"reasoning_tokens": usage.get("reasoning_tokens") or 0},
                 "total_tokens": prompt + completion,
