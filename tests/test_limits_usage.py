@@ -27,9 +27,10 @@ def test_rpm_spreads_requests(start_sim: Callable[..., Simulator], run_cli: Call
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"p{n}"} for n in range(16)])
     ran = run_cli(prompts, "--rpm", "600", "-c", "8", sim=sim)  # 10 a second, 10 at once
     assert ran.exit_code == 0, ran.stderr
-    for count, at in enumerate(starts(sim), start=1):
-        assert count <= 10 + 10 * at + 1, f"{count} requests started by {at:.3f} s"
-    assert starts(sim)[-1] >= 0.45  # the 16th had to wait for refills
+    # The spread itself is tested on the gate with a fake clock (test_gate.py); through HTTP only a
+    # lower bound is safe on a busy machine: the 16th request waited for five refills of 0.1 s,
+    # less however late the first one started.
+    assert starts(sim)[-1] >= 0.4
 
 
 def test_tpm_bounds_reserved_tokens_net_of_what_comes_back(
