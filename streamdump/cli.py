@@ -188,6 +188,14 @@ def run(
             help="HTTP transport under the openai client: aiohttp (faster) or httpx.",
         ),
     ] = C.DEFAULT_HTTP,
+    processes: Annotated[
+        str,
+        typer.Option(
+            "--processes",
+            metavar="N|auto",
+            help="Split the run across N worker processes (auto: one per CPU this process may use).",
+        ),
+    ] = "1",
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
@@ -204,6 +212,13 @@ def run(
 
     if http not in TRANSPORTS:
         _fail_setup(f"--http must be one of {', '.join(TRANSPORTS)}, not {http!r}")
+    from .processes import parse_processes
+
+    try:
+        workers = min(parse_processes(processes), concurrency)  # more would have nothing to do
+    except ValueError as exc:
+        _fail_setup(f"--processes {exc}")
+        return
     try:
         ext = check_ext(ext)
         prompt_template, system_tpl = templates_from_options(
@@ -262,6 +277,7 @@ def run(
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
         "http": http,
+        "processes": workers,
     }
     if dry_run:
         from .dryrun import dry_run as run_dry
@@ -291,6 +307,7 @@ def run(
         shard=chosen,
         results=results,
         http=http,
+        processes=workers,
     )
     try:
         if results is not None:

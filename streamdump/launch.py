@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -139,6 +139,36 @@ async def _run(
     api_key: str | None,
     progress: Progress,
 ) -> RunResult:
+    if settings.processes > 1:
+        from .processes import process_runner
+
+        context = process_runner(plan, defaults, settings, base_url, api_key, progress)
+    else:
+        context = _local_runner(plan, defaults, settings, base_url, api_key, progress)
+    loop = asyncio.get_running_loop()
+    async with context as runner:
+        on_signal = SignalHandler(runner, loop)
+        installed = []
+        for signum in SIGNAL_EXIT:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, on_signal, signum)
+                installed.append(signum)
+        try:
+            return await runner.run()
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+
+@contextlib.asynccontextmanager
+async def _local_runner(
+    plan: InputPlan,
+    defaults: Defaults,
+    settings: RunSettings,
+    base_url: str | None,
+    api_key: str | None,
+    progress: Progress,
+) -> AsyncIterator[Runner]:
     clients = make_clients(
         base_url,
         api_key,
@@ -146,22 +176,10 @@ async def _run(
         attempt_timeout=settings.attempt.attempt_timeout,
         http=settings.http,
     )
-    runner = Runner(plan, defaults, settings, clients, progress)
-    loop = asyncio.get_running_loop()
-    on_signal = SignalHandler(runner, loop)
-    installed = []
-    for signum in SIGNAL_EXIT:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, on_signal, signum)
-            installed.append(signum)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            for client in clients:
-                await stack.enter_async_context(client)
-            return await runner.run()
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client)
+        yield Runner(plan, defaults, settings, clients, progress)
 
 
 def exit_code(result: RunResult) -> int:

@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import DiskError
 from .gate import Gate
@@ -87,7 +87,7 @@ class Runner:
             if self.settings.results is not None:
                 self._results = ResultsWriter(self.settings.results, self.settings.out_dir, writer)
                 await self._results.open()
-            self._items = Items(
+            self._items = self._make_items(
                 settings=self.settings,
                 gate=Gate(rpm=self.settings.rpm, tpm=self.settings.tpm),
                 writer=writer,
@@ -178,6 +178,10 @@ class Runner:
                 self.stop_run(f"internal error while finishing {job.id!r}: {exc!r}")
             finally:
                 self._busy.discard(task)
+
+    def _make_items(self, **shared: Any) -> Items:
+        """Where the items live: here (``processes.ProcessRunner``: in worker processes)."""
+        return Items(**shared)
 
     def _items_(self) -> Items:
         assert self._items is not None

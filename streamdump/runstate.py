@@ -30,6 +30,7 @@ class RunSettings:
     shard: Shard | None = None  # only this shard's items; its own manifest and summary
     results: Path | None = None  # --results-jsonl: Batch API output lines (already tagged with the shard)
     http: str = C.DEFAULT_HTTP  # --http: the transport under AsyncOpenAI (see transport)
+    processes: int = 1  # --processes: worker processes the items run in (see processes)
 
 
 @dataclass(slots=True)
