@@ -10,10 +10,12 @@ way, with one context manager).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 import sys
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -60,16 +62,36 @@ def make_clients(
     timeout = httpx2.Timeout(attempt_timeout, connect=C.CONNECT_TIMEOUT, read=None)
     tls = httpx2.create_ssl_context()
     http_client = openai.DefaultAioHttpClient if http == "aiohttp" else openai.DefaultAsyncHttpxClient
+    headers: dict[str, str] | None = None
+    if http == "aiohttp":
+        base_url, headers = url_credentials_as_header(base_url)
     return [
         openai.AsyncOpenAI(
             api_key=api_key or NO_KEY,
             base_url=base_url,
             max_retries=0,
             timeout=timeout,
+            default_headers=headers,
             http_client=http_client(limits=limits, timeout=timeout, verify=tls),
         )
         for _ in range(groups)
     ]
+
+
+def url_credentials_as_header(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """``http://user:pass@host/v1`` as httpx sends it: the URL without them, and Basic auth (which
+    takes the place of the bearer key, as httpx's does).  aiohttp refuses a URL with credentials
+    beside an Authorization header."""
+    if url is None:
+        return None, None
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
 
 
 def body_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:

@@ -24,7 +24,7 @@ from openai._vendor.httpx_aiohttp.transport import map_aiohttp_exceptions
 from streamdump.errors import RetryableError
 from streamdump.eventloop import loop_factory
 from streamdump.simulator import Simulator
-from streamdump.transport import TRANSPORTS, body_chunks, make_clients, mapped_errors
+from streamdump.transport import TRANSPORTS, body_chunks, make_clients, mapped_errors, url_credentials_as_header
 
 from support import Ran, expected_text, write_jsonl
 
@@ -140,9 +140,12 @@ def test_runs_use_uvloop_where_the_platform_has_it() -> None:
 
 async def _read_body(base_url: str, http: str) -> tuple[str, bytes]:
     clients = make_clients(base_url, None, concurrency=1, attempt_timeout=30.0, http=http)
-    async with clients[0] as client, client.chat.completions.with_streaming_response.create(
-        model="m", messages=[{"role": "user", "content": "hello there"}], stream=True
-    ) as response:
+    async with (
+        clients[0] as client,
+        client.chat.completions.with_streaming_response.create(
+            model="m", messages=[{"role": "user", "content": "hello there"}], stream=True
+        ) as response,
+    ):
         chunks = body_chunks(response.http_response)
         return type(chunks).__name__, b"".join([data async for data in chunks])
 
@@ -167,3 +170,23 @@ def test_body_chunks_raise_httpx_errors_when_the_connection_drops(
     sim = start_sim(faults=["drop,after=3"])
     with pytest.raises(httpx2.TransportError):
         asyncio.run(_read_body(sim.base_url, http))
+
+
+def test_credentials_in_the_base_url_work_on_both_transports(
+    run_cli: Callable[..., Ran], sim: Simulator, tmp_path: Path
+) -> None:
+    # aiohttp refuses a URL with credentials beside the bearer header; httpx sends them as Basic auth.
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}])
+    url = sim.base_url.replace("http://", "http://us%40er:hunter2@")
+    for http in TRANSPORTS:
+        ran = run_cli(prompts, "--http", http, "--base-url", url, "--force")
+        assert ran.exit_code == 0, ran.stderr
+    assert len(sim.stats.requests) == 2
+
+
+def test_url_credentials_become_the_basic_auth_httpx_would_send() -> None:
+    url, headers = url_credentials_as_header("https://us%40er:hunter2@example.test:8443/v1")
+    assert url == "https://example.test:8443/v1"
+    assert headers == {"Authorization": "Basic dXNAZXI6aHVudGVyMg=="}  # us@er:hunter2
+    assert url_credentials_as_header("http://127.0.0.1:8000/v1") == ("http://127.0.0.1:8000/v1", None)
+    assert url_credentials_as_header(None) == (None, None)
