@@ -217,15 +217,16 @@ class Pool:
             self.runner.stop_run(f"worker process {worker.index + 1} exited unexpectedly")
 
     async def close(self) -> None:
-        """Tell every worker to end; wait for them (the signal deadline bounds this); kill stragglers."""
+        """Tell every worker to end; wait for them all (the signal deadline bounds this); kill stragglers."""
         self.tell("end")
         loop = asyncio.get_running_loop()
+        waits = [loop.run_in_executor(None, worker.process.wait) for worker in self.workers]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=C.CLEANUP_TIMEOUT)
+            if late:
+                self.kill()
+                await asyncio.wait(late)
         for worker in self.workers:
-            try:
-                await asyncio.wait_for(loop.run_in_executor(None, worker.process.wait), C.CLEANUP_TIMEOUT)
-            except TimeoutError:
-                worker.process.kill()
-                await loop.run_in_executor(None, worker.process.wait)
             if worker.channel is not None:
                 worker.channel.close()
 

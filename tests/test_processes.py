@@ -106,6 +106,19 @@ def test_a_run_in_two_processes_writes_one_manifest_summary_and_results_file(
     assert sim.stats.peak_streams <= 4  # -c is the whole run's
 
 
+def test_one_shard_across_two_processes_keeps_the_shards_own_files(
+    run_cli: Callable[..., Ran], sim: Simulator, tmp_path: Path
+) -> None:
+    ids = [f"i{n}" for n in range(30)]
+    mine = sorted(item for item in ids if Shard(1, 2).contains(item))
+    ran = run_cli(write_jsonl(tmp_path / "p.jsonl", rows(ids)), "--shard", "1/2", "--processes", "2", sim=sim)
+    assert ran.exit_code == 0, ran.stderr
+    assert sorted(p.name for p in ran.out.glob("*.json*")) == ["manifest.1-of-2.jsonl", "summary.1-of-2.json"]
+    lines = (ran.out / "manifest.1-of-2.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == mine
+    assert {part_of(item, 2) for item in mine} == {0, 1}  # both workers had a share of the shard
+
+
 def test_a_run_resumes_after_a_different_number_of_processes(
     start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
 ) -> None:
