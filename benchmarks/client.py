@@ -34,8 +34,7 @@ def _streamdump(args: argparse.Namespace) -> dict[str, Any]:
     from streamdump.launch import Endpoint, run_command
     from streamdump.runstate import RunSettings
 
-    more = {"processes": args.processes} if args.processes != 1 else {}
-    settings = RunSettings(out_dir=args.out, concurrency=args.concurrency, **more)  # type: ignore[arg-type]
+    settings = RunSettings(out_dir=args.out, concurrency=args.concurrency, processes=args.processes)
     wall, cpu = time.perf_counter(), _cpu()
     result = run_command(
         str(args.prompts), Defaults(model=MODEL), settings, Endpoint(args.base_url, "sk-bench"), quiet=True
@@ -123,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     result = KINDS[args.kind](args)
-    result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["maxrss_mb"] = max(own.ru_maxrss, children.ru_maxrss) / 1024  # children: --processes' workers
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

@@ -109,9 +109,6 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
     for client in CLIENTS[name]:
         kind = client.kind
         row["clients"].append(client.label)
-        if client.processes > 1 and not _has_processes():
-            row[client.label] = {"skipped": "streamdump has no --processes yet"}
-            continue
         out = work / f"{name}-{_slug(client.label)}"
         load = os.getloadavg()[0]
         with simulator(work, tps=spec.tps, ttft=spec.ttft, length=spec.length, timeline=bool(spec.watch)) as sim:
@@ -177,12 +174,6 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
             }
         row[client.label] = result
     return row
-
-
-def _has_processes() -> bool:
-    from streamdump.runstate import RunSettings
-
-    return "processes" in RunSettings.__dataclass_fields__
 
 
 def _spec(spec: Streams) -> dict[str, Any]:
