@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import aiofiles
 import openai
+
+from .floor import read_prompts
+
+__all__ = ["read_prompts", "run_baseline"]
 
 
 async def _one(
@@ -32,10 +35,6 @@ async def _one(
         except Exception as exc:
             return time.monotonic() - started, chunks, repr(exc)
         return time.monotonic() - started, chunks, None
-
-
-def read_prompts(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 async def run_baseline(

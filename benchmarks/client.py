@@ -75,11 +75,12 @@ def _baseline(args: argparse.Namespace) -> dict[str, Any]:
 
 def _floor(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp  # noqa: F401 - imported before the clock starts
-    import openai  # noqa: F401
-    from openai._vendor import httpx_aiohttp  # noqa: F401
 
-    from .baseline import read_prompts
-    from .floor import run_floor
+    if args.kind.startswith("openai"):
+        import openai  # noqa: F401
+        from openai._vendor import httpx_aiohttp  # noqa: F401
+
+    from .floor import read_prompts, run_floor
 
     return _timed(
         lambda: run_floor(args.kind, read_prompts(args.prompts), args.base_url, args.concurrency, MODEL),

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
-
-from streamdump.transport import make_clients
 
 FLOORS = ("openai-httpx", "openai-aiohttp", "aiohttp", "protocol")
 
@@ -47,6 +47,10 @@ class Lines:
             if line.startswith(b"data: {"):
                 orjson.loads(line[6:])
                 self.events += 1
+
+
+def read_prompts(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _body(model: str, prompt: str) -> dict[str, Any]:
@@ -92,6 +96,8 @@ async def _drive(
 
 
 async def _openai(http: str, items: list[dict[str, Any]], base_url: str, concurrency: int, model: str) -> Any:
+    from streamdump.transport import make_clients
+
     clients = make_clients(base_url, "sk-bench", concurrency=concurrency, attempt_timeout=600.0, http=http)
 
     async def one(index: int, item: dict[str, Any]) -> int:

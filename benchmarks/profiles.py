@@ -31,6 +31,7 @@ class Profile:
     dry_items: int  # a dry run this long: peak RSS
     help_runs: int
     timeout: float  # longest any one client run may take, seconds
+    shared_simulator: bool = False  # one simulator for all the clients of a scenario (tiny sizes only)
 
 
 PROFILES = {
@@ -69,5 +70,6 @@ PROFILES = {
         dry_items=200,
         help_runs=1,
         timeout=60,
+        shared_simulator=True,
     ),
 }

@@ -43,7 +43,9 @@ def run(profile_name: str, work: Path, only: set[str]) -> dict[str, Any]:
         if step == "help":
             found["help"] = scenarios.help_time(profile.help_runs)
         elif step in ("few", "cpu", "wide", "short"):
-            found[step] = scenarios.streams(step, getattr(profile, step), work, profile.timeout)
+            found[step] = scenarios.streams(
+                step, getattr(profile, step), work, profile.timeout, shared_simulator=profile.shared_simulator
+            )
         elif step == "big":
             found.update(scenarios.big_and_resume(profile.big_items, profile.big_concurrency, work, profile.timeout))
         else:

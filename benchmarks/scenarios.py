@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,7 +16,7 @@ from typing import Any
 from streamdump.simulator.script import response_pieces
 
 from .floor import FLOORS
-from .procs import run_client, run_measured, simulator, streamdump_command
+from .procs import Sim, run_client, run_measured, simulator, streamdump_command
 from .profiles import Streams
 from .watch import DiskWatcher
 
@@ -100,18 +101,26 @@ def _wrong_texts(out: Path, spec: Streams) -> int:
     return wrong
 
 
-def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, Any]:
-    """Every client of the scenario on the same workload, each against a fresh simulator."""
+def streams(name: str, spec: Streams, work: Path, timeout: float, *, shared_simulator: bool = False) -> dict[str, Any]:
+    """Every client of the scenario on the same workload, each against a fresh simulator (or, for
+    the test suite's tiny sizes, one simulator for all: starting one per client is most of the time)."""
     prompts = make_prompts(work / f"prompts-{spec.items}.jsonl", spec.items)
     ideal = spec.ttft + spec.length / spec.tps if spec.tps else None
     rounds = math.ceil(spec.items / spec.concurrency)
     row: dict[str, Any] = {"spec": _spec(spec), "clients": []}
+
+    def start() -> contextlib.AbstractContextManager[Sim]:
+        return simulator(work, tps=spec.tps, ttft=spec.ttft, length=spec.length, timeline=bool(spec.watch))
+
+    shared = contextlib.ExitStack()
+    one = shared.enter_context(start()) if shared_simulator else None
     for client in CLIENTS[name]:
         kind = client.kind
         row["clients"].append(client.label)
         out = work / f"{name}-{_slug(client.label)}"
         load = os.getloadavg()[0]
-        with simulator(work, tps=spec.tps, ttft=spec.ttft, length=spec.length, timeline=bool(spec.watch)) as sim:
+        with start() if one is None else contextlib.nullcontext(one) as sim:
+            before = sim.get("/_sim/stats")["requests"]
             watcher = None
             if spec.watch and client.writes:
                 step = max(1, spec.items // spec.watch)
@@ -133,6 +142,7 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
                     watcher.stop()
             stats = sim.get("/_sim/stats")
             timeline = sim.get("/_sim/timeline") if watcher is not None else None
+        stats["requests"] -= before
         durations = report.pop("durations")
         chunks = report["chunks"] if report["chunks"] is not None else report["ok"] * spec.length
         median = statistics.median(durations) if durations else None
@@ -173,6 +183,7 @@ def streams(name: str, spec: Streams, work: Path, timeout: float) -> dict[str, A
                 "polls": watcher.polls,
             }
         row[client.label] = result
+    shared.close()
     return row
 
 
