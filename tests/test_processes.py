@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from streamdump.processes import available_cpus, parse_processes, part_of
+from streamdump.processes import available_cpus, parse_processes, part_of, worker_settings
+from streamdump.runstate import RunSettings
 from streamdump.shard import Shard
 from streamdump.simulator import Simulator
 
@@ -67,6 +68,13 @@ def test_auto_reads_a_cgroup_v1_quota(tmp_path: Path) -> None:
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
     (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
     assert available_cpus(cgroup=tmp_path) == 1
+
+
+def test_each_worker_gets_an_even_share_of_the_rates_and_no_failure_limit_of_its_own(tmp_path: Path) -> None:
+    settings = RunSettings(out_dir=tmp_path, concurrency=10, rpm=90.0, tpm=30000.0, max_failures=3, processes=3)
+    share = worker_settings(settings, 1, 3)
+    assert (share.rpm, share.tpm, share.max_failures, share.processes) == (30.0, 10000.0, None, 1)
+    assert worker_settings(RunSettings(out_dir=tmp_path), 0, 2).rpm is None
 
 
 @pytest.mark.parametrize("spec", ["0", "-1", "two", ""])
