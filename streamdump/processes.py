@@ -55,10 +55,10 @@ def part_of(item_id: str, n: int) -> int:
     return int.from_bytes(digest[8:16], "big") % n
 
 
-def parse_processes(spec: str, *, cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+def parse_processes(spec: str, *, cgroup: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int:
     """``N`` (at least 1) or ``auto``: the CPUs this process may use. Raises ValueError."""
     if spec.strip().lower() == "auto":
-        return available_cpus(cgroup=cgroup)
+        return available_cpus(cgroup=cgroup, own=own)
     try:
         n = int(spec)
     except ValueError:
@@ -68,26 +68,46 @@ def parse_processes(spec: str, *, cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     return n
 
 
-def available_cpus(*, cgroup: Path = Path("/sys/fs/cgroup")) -> int:
-    """The CPUs this process may run on (its affinity), fewer if a container's CPU quota says so."""
+def available_cpus(*, cgroup: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int:
+    """The CPUs this process may run on (its affinity), fewer if a CPU quota on its cgroup, or on
+    any cgroup above it, says so (a container's limit, a systemd slice's CPUQuota)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         cpus = os.cpu_count() or 1
-    quota = _cpu_quota(cgroup)
-    return max(1, min(cpus, math.ceil(quota))) if quota is not None else max(1, cpus)
+    quotas = [q for q in (_cpu_quota(d) for d in _cgroup_dirs(cgroup, own)) if q is not None]
+    return max(1, min(cpus, math.ceil(min(quotas)))) if quotas else max(1, cpus)
 
 
-def _cpu_quota(root: Path) -> float | None:
+def _cgroup_dirs(root: Path, own: Path) -> list[Path]:
+    """The cgroup v2 directories that may limit this process: its own and every one above it (in a
+    container the root is its own), and the v1 cpu controller's."""
+    dirs = [root, root / "cpu"]
+    try:
+        lines = own.read_text().splitlines()
+    except OSError:
+        return dirs
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "" and path.startswith("/"):  # the v2 hierarchy
+            here = root / path.strip("/")
+            while here != root and root in here.parents:
+                dirs.append(here)
+                here = here.parent
+    return dirs
+
+
+def _cpu_quota(directory: Path) -> float | None:
     """CPUs' worth of time a cgroup allows (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), None if unlimited."""
     try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
+        quota, period = (directory / "cpu.max").read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
         pass
     try:
-        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        quota_us = int((directory / "cpu.cfs_quota_us").read_text())
+        period_us = int((directory / "cpu.cfs_period_us").read_text())
     except (OSError, ValueError):
         return None
     return quota_us / period_us if quota_us > 0 and period_us > 0 else None

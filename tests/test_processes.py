@@ -60,14 +60,26 @@ def test_auto_counts_the_cpus_a_container_quota_allows(tmp_path: Path, cpu_max: 
     (tmp_path / "cpu.max").write_text(cpu_max + "\n")
     affinity = len(os.sched_getaffinity(0))
     want = affinity if expected is None else min(affinity, expected)
-    assert available_cpus(cgroup=tmp_path) == want == parse_processes("auto", cgroup=tmp_path)
+    nowhere = tmp_path / "no-proc-cgroup"
+    assert available_cpus(cgroup=tmp_path, own=nowhere) == want == parse_processes("auto", cgroup=tmp_path, own=nowhere)
+
+
+def test_auto_finds_a_quota_on_the_processs_own_cgroup_or_above(tmp_path: Path) -> None:
+    # Outside a container, /sys/fs/cgroup is the whole hierarchy: this process's cgroup (from
+    # /proc/self/cgroup) or a slice above it carries the limit.
+    own = tmp_path / "self-cgroup"
+    own.write_text("0::/system.slice/job.service\n")
+    (tmp_path / "system.slice" / "job.service").mkdir(parents=True)
+    (tmp_path / "system.slice" / "job.service" / "cpu.max").write_text("max 100000\n")
+    (tmp_path / "system.slice" / "cpu.max").write_text("100000 100000\n")
+    assert available_cpus(cgroup=tmp_path, own=own) == 1
 
 
 def test_auto_reads_a_cgroup_v1_quota(tmp_path: Path) -> None:
     (tmp_path / "cpu").mkdir()
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
     (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert available_cpus(cgroup=tmp_path) == 1
+    assert available_cpus(cgroup=tmp_path, own=tmp_path / "none") == 1
 
 
 def test_each_worker_gets_an_even_share_of_the_rates_and_no_failure_limit_of_its_own(tmp_path: Path) -> None:
