@@ -8,10 +8,14 @@ name server) and the clients' shared TLS context.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import json
+import re
 import socket
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -190,3 +194,59 @@ def test_url_credentials_become_the_basic_auth_httpx_would_send() -> None:
     assert headers == {"Authorization": "Basic dXNAZXI6aHVudGVyMg=="}  # us@er:hunter2
     assert url_credentials_as_header("http://127.0.0.1:8000/v1") == ("http://127.0.0.1:8000/v1", None)
     assert url_credentials_as_header(None) == (None, None)
+
+
+@contextlib.contextmanager
+def gzip_sse_server(text_pieces: list[str]) -> Iterator[str]:
+    """A one-route server on 127.0.0.1 that answers every request with a gzip-encoded SSE stream."""
+    events = [
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        for piece in text_pieces
+    ]
+    events.append({"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    sse = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    body = gzip.compress(sse.encode())
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", data).group(1))  # type: ignore[union-attr]
+                while len(data.split(b"\r\n\r\n", 1)[1]) < length:
+                    data += conn.recv(65536)
+                conn.sendall(head + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.parametrize("http", TRANSPORTS)
+def test_a_compressed_stream_is_decoded_on_both_transports(
+    run_cli: Callable[..., Ran], tmp_path: Path, http: str
+) -> None:
+    # body_chunks reads aiohttp's raw reader only for an identity body; gzip goes through httpx's decoder.
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "z", "prompt": "zip it"}])
+    with gzip_sse_server(["Hello", ", ", "world"]) as base_url:
+        ran = run_cli(prompts, "--http", http, "--base-url", base_url, "--max-retries", "0")
+    assert ran.exit_code == 0, ran.stderr
+    assert (ran.out / "z.txt").read_text() == "Hello, world"
