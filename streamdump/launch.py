@@ -26,7 +26,7 @@ from .progress import Progress
 from .runner import Runner
 from .runstate import RunResult, RunSettings
 from .shard import Shard, manifest_name, summary_name
-from .transport import make_clients
+from .transport import LazyClients
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -169,17 +169,17 @@ async def _local_runner(
     api_key: str | None,
     progress: Progress,
 ) -> AsyncIterator[Runner]:
-    clients = make_clients(
+    clients = LazyClients(
         base_url,
         api_key,
         concurrency=settings.concurrency,
         attempt_timeout=settings.attempt.attempt_timeout,
         http=settings.http,
     )
-    async with contextlib.AsyncExitStack() as stack:
-        for client in clients:
-            await stack.enter_async_context(client)
-        yield Runner(plan, defaults, settings, clients, progress)
+    try:
+        yield Runner(plan, defaults, settings, clients, progress)  # type: ignore[arg-type]
+    finally:
+        await clients.aclose()
 
 
 def exit_code(result: RunResult) -> int:

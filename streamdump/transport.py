@@ -78,6 +78,43 @@ def make_clients(
     ]
 
 
+class LazyClients:
+    """``make_clients``' clients, built when a request first needs one: a resumed run with nothing
+    left to send never imports openai and aiohttp (about a second of CPU, a fifth of resuming
+    100,000 finished items).  ``clients[i]`` is a stand-in for the i-th client; ``aclose`` closes
+    those that were built."""
+
+    def __init__(self, base_url: str | None, api_key: str | None, *, concurrency: int, **options: Any) -> None:
+        self._args, self._options = (base_url, api_key), {"concurrency": concurrency, **options}
+        self._clients: list[openai.AsyncOpenAI] | None = None
+        self.count = math.ceil(concurrency / C.POOL_SIZE)
+
+    def built(self) -> list[openai.AsyncOpenAI]:
+        if self._clients is None:
+            self._clients = make_clients(*self._args, **self._options)
+        return self._clients
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Any:
+        return _LazyClient(self, index)
+
+    async def aclose(self) -> None:
+        for client in self._clients or ():
+            await client.close()
+
+
+class _LazyClient:
+    __slots__ = ("_clients", "_index")
+
+    def __init__(self, clients: LazyClients, index: int) -> None:
+        self._clients, self._index = clients, index
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.built()[self._index], name)
+
+
 def url_credentials_as_header(url: str | None) -> tuple[str | None, dict[str, str] | None]:
     """``http://user:pass@host/v1`` as httpx sends it: the URL without them, and Basic auth (which
     takes the place of the bearer key, as httpx's does).  aiohttp refuses a URL with credentials

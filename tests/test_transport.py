@@ -13,6 +13,7 @@ import gzip
 import json
 import re
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -250,3 +251,25 @@ def test_a_compressed_stream_is_decoded_on_both_transports(
         ran = run_cli(prompts, "--http", http, "--base-url", base_url, "--max-retries", "0")
     assert ran.exit_code == 0, ran.stderr
     assert (ran.out / "z.txt").read_text() == "Hello, world"
+
+
+def test_a_resume_with_nothing_to_send_never_loads_openai(
+    run_cli: Callable[..., Ran], sim: Simulator, tmp_path: Path
+) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"r{n}", "prompt": f"again {n}"} for n in range(3)])
+    out = tmp_path / "out"
+    assert run_cli(prompts, sim=sim, out=out).exit_code == 0
+    script = (
+        "import sys\n"
+        "from streamdump.cli import app\n"
+        "try:\n"
+        "    app(sys.argv[1:])\n"
+        "except SystemExit as stop:\n"
+        "    print(stop.code, sorted({'openai', 'aiohttp'} & set(sys.modules)))\n"
+    )
+    args = ["run", str(prompts), "-o", str(out), "-q", "--base-url", sim.base_url]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.split("\n")[0] == "0 []", done.stderr
+    assert len(sim.stats.requests) == 3
