@@ -361,11 +361,23 @@ def simulate(
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --fast: record when each piece is sent (GET /_sim/timeline).")
     ] = False,
+    batch_seconds: Annotated[
+        float, typer.Option("--batch-seconds", min=0.0, help="How long a Batch API batch stays in progress.")
+    ] = 0.0,
+    batch_fault: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--batch-fault",
+            metavar="RULE",
+            help="Make batches fail: 'expire,after=2', 'token-limit,times=1', 'create-drop' (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the built-in OpenAI-compatible streaming simulator until interrupted."""
     import asyncio
 
     from .simulator import SimConfig, Simulator, parse_fault
+    from .simulator.batches import parse_batch_fault
     from .simulator.fast import FastSimulator
     from .simulator.replies import REASONING_FIELDS
 
@@ -373,6 +385,11 @@ def simulate(
         faults = tuple(parse_fault(spec) for spec in fault or [])
     except ValueError as exc:
         _fail_setup(f"--fault: {exc}")
+        return
+    try:
+        batch_faults = tuple(parse_batch_fault(spec) for spec in batch_fault or [])
+    except ValueError as exc:
+        _fail_setup(f"--batch-fault: {exc}")
         return
     if reasoning_field not in REASONING_FIELDS:
         _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
@@ -389,6 +406,8 @@ def simulate(
         rpm_window=limit_window,
         reasoning=reasoning,
         reasoning_field=reasoning_field,
+        batch_seconds=batch_seconds,
+        batch_faults=batch_faults,
     )
 
     async def serve() -> None:

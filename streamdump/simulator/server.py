@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .batches import BatchApi, BatchFault
 from .replies import Choice, Style, interleave, reply
 from .script import Fault, count_tokens_roughly, pick_fault
 
@@ -53,6 +54,8 @@ class SimConfig:
     rpm_window: float = 60.0
     reasoning: int = 0  # pieces of reasoning before each answer
     reasoning_field: str = "reasoning_content"  # or "reasoning", as newer vLLM names it
+    batch_seconds: float = 0.0  # how long a Batch API batch is in progress (see batches)
+    batch_faults: tuple[BatchFault, ...] = ()
 
 
 @dataclass(slots=True)
@@ -110,6 +113,7 @@ class Simulator:
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.batch_api = BatchApi.from_config(self.config)  # /v1/files and /v1/batches
 
     @property
     def base_url(self) -> str:
@@ -172,6 +176,8 @@ class Simulator:
         raw = await reader.readexactly(length) if length else b""
         headers.pop("authorization", None)  # never keep a key, not even in memory
         now_m, now_w = time.monotonic(), time.time()
+        if BatchApi.handles(path):
+            return await self.batch_api.serve(writer, method, path, headers, raw)
         path = path.split("?", 1)[0]
         if method == "GET" and path.rstrip("/").endswith("/models"):
             await self._json(
