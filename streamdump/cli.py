@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _constants as C
+from .batchcli import batch_app
 from .errors import SetupError
 
 app = typer.Typer(
@@ -24,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+app.add_typer(batch_app, name="batch")  # streamdump batch submit|status|collect|cancel (see batchcli)
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_SETUP = 0, 1, 2
 
