@@ -89,3 +89,149 @@ def test_submit_then_collect_writes_what_a_streamed_run_writes(
         ours = {k: v for k, v in by_id[item].items() if k not in ignore}
         theirs = {k: v for k, v in ran_live[item].items() if k not in ignore}
         assert ours == theirs, item
+
+
+def _submitted(sim: Simulator, tmp_path: Path, rows: list[dict[str, Any]] | None = None, *args: str) -> Path:
+    prompts = write_jsonl(tmp_path / "p.jsonl", rows or [{"id": "a", "prompt": "first"}])  # type: ignore[arg-type]
+    out = tmp_path / "out"
+    ran = batch("submit", str(prompts), "-o", str(out), *FAST, *args, sim=sim)
+    assert ran.exit_code == 0, ran.stderr
+    return out
+
+
+def _files(out: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.is_file()}
+
+
+def test_collecting_twice_changes_nothing(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(faults=["status=400,match=bad"])
+    out = _submitted(sim, tmp_path, [{"id": "a", "prompt": "good"}, {"id": "b", "prompt": "bad one"}])
+    first = batch("collect", str(out), sim=sim)
+    assert first.exit_code == 1, first.stderr  # b failed
+    assert json.loads((out / "b.error.json").read_text())["error"]["type"] == "http_400"
+    before = _files(out)
+    again = batch("collect", str(out), sim=sim)
+    assert again.exit_code == 0, again.stderr  # nothing left to collect, nothing not ok written
+    assert "0 batches collected" in again.stderr
+    assert _files(out) == before
+    # Even when the journal lost its "collected" (a collect killed before writing it).
+    lines = (out / "batches.jsonl").read_text().splitlines(keepends=True)
+    (out / "batches.jsonl").write_text("".join(line for line in lines if '"collected"' not in line))
+    third = batch("collect", str(out), sim=sim)
+    assert "2 already written" in third.stderr, third.stderr
+    after = {name: v for name, v in _files(out).items() if name != "batches.jsonl"}
+    assert after == {name: v for name, v in before.items() if name != "batches.jsonl"}
+
+
+def test_status_exit_codes(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_seconds=3600)
+    assert batch("status", str(tmp_path / "nothing"), sim=sim).exit_code == 2
+    out = _submitted(sim, tmp_path)
+    running = batch("status", str(out), sim=sim)
+    assert running.exit_code == 1 and "in_progress  0/1 done, 0 failed" in running.stdout
+    sim.batch_api.processing_seconds = 0
+    done = batch("status", str(out), sim=sim)
+    assert done.exit_code == 0 and "completed  1/1 done, 0 failed" in done.stdout, done.stdout
+    unreachable = CliRunner().invoke(
+        app, ["batch", "status", str(out), "--base-url", "http://127.0.0.1:9/v1", "--max-retries", "0"]
+    )
+    assert unreachable.exit_code == 2 and "connection" in unreachable.stderr
+
+
+@pytest.mark.parametrize("drop", ["upload-drop", "create-drop"])
+def test_an_interrupted_submit_run_again_finishes_the_same_batch(
+    start_sim: Callable[..., Simulator], tmp_path: Path, drop: str
+) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault(f"{drop},times=1"),))
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "first"}])
+    out = tmp_path / "out"
+    cut = batch("submit", str(prompts), "-o", str(out), "--max-retries", "0", sim=sim)
+    assert cut.exit_code == 1 and "connection" in cut.stderr, cut.stderr
+    assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == (1 if drop == "create-drop" else 0)
+    again = batch("submit", str(prompts), "-o", str(out), sim=sim)
+    assert again.exit_code == 0, again.stderr
+    assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == 1  # found again, not made twice
+    assert events(out).count("batch_created") == 1
+    third = batch("submit", str(prompts), "-o", str(out), sim=sim)
+    assert third.exit_code == 0 and "nothing left to send (0 already done, 1 already in a batch)" in third.stderr
+    assert batch("collect", str(out), sim=sim).exit_code == 0
+    assert (out / "a.txt").read_text() == expected_text("first")
+
+
+@pytest.mark.parametrize("drop", ["upload-drop", "create-drop"])
+def test_a_retried_write_looks_before_it_writes_again(
+    start_sim: Callable[..., Simulator], tmp_path: Path, drop: str
+) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault(f"{drop},times=1"),))
+    _submitted(sim, tmp_path)
+    assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == 1
+
+
+def test_transient_errors_are_retried_and_a_401_stops(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault("status=503,times=2"),))
+    out = _submitted(sim, tmp_path)
+    assert len(sim.batch_api.batches) == 1
+    locked_out = start_sim(batch_faults=(parse_batch_fault("status=401"),))
+    ran = batch("collect", str(out), *FAST, sim=locked_out)
+    assert ran.exit_code == 1 and "HTTP 401" in ran.stderr and "check the API key" in ran.stderr
+    assert "retrying" not in ran.stderr
+
+
+def test_an_expired_batch_then_resubmitting_the_failures(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault("expire,after=1,times=1"),))
+    rows = [{"id": "a", "prompt": "one"}, {"id": "b", "prompt": "two"}, {"id": "c", "prompt": "three"}]
+    out = _submitted(sim, tmp_path, rows)
+    first = batch("collect", str(out), sim=sim)
+    assert first.exit_code == 1
+    by_id = {entry["id"]: entry for entry in first.manifest()}
+    assert by_id["a"]["status"] == "ok" and (out / "a.txt").exists()
+    assert [by_id[i]["error"]["type"] for i in "bc"] == ["batch_expired", "batch_expired"]
+    assert batch("status", str(out), sim=sim).exit_code == 1
+    resubmit = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
+    assert "submitted 2 requests" in resubmit.stderr and "1 already done" in resubmit.stderr
+    second = batch("collect", str(out), sim=sim)
+    assert second.exit_code == 0, second.stderr
+    assert not (out / "b.error.json").exists() and (out / "b.txt").read_text() == expected_text("two")
+    final = batch("status", str(out), sim=sim)
+    assert final.exit_code == 0, final.stdout  # the expired batch is settled: a is ok, b and c went again
+    assert "expired  1/3 done, 2 failed" in final.stdout and "its failures were sent again" in final.stdout
+    status = CliRunner().invoke(app, ["status", str(out)])
+    assert status.exit_code == 0, status.stdout  # an ordinary out-dir
+
+
+def test_a_batch_refused_for_the_queue_leaves_its_items_for_the_next_submit(
+    start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault("token-limit,times=1"),))
+    out = _submitted(sim, tmp_path)
+    col = batch("collect", str(out), sim=sim)
+    assert "token_limit_exceeded" in col.stderr and not (out / "manifest.jsonl").exists()
+    assert events(out)[-1] == "released"
+    again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
+    assert "submitted 1 requests" in again.stderr
+    assert batch("collect", str(out), sim=sim).exit_code == 0 and (out / "a.txt").exists()
+
+
+def test_cancel_then_collect_records_the_unrun_items(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_seconds=3600)
+    out = _submitted(sim, tmp_path)
+    cancelled = batch("cancel", str(out), sim=sim)
+    assert cancelled.exit_code == 0 and "asked 1 batches to cancel" in cancelled.stderr
+    col = batch("collect", str(out), sim=sim)
+    assert col.exit_code == 1
+    assert col.manifest()[0]["error"]["type"] == "batch_cancelled"
+
+
+def test_submit_checks_the_input_as_run_does(sim: Simulator, tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a"}, "not json"])
+    ran = batch("submit", str(prompts), "-o", str(tmp_path / "out"), sim=sim)
+    assert ran.exit_code == 2 and "p.jsonl:1:" in ran.stderr and "p.jsonl:2:" in ran.stderr
+    assert not (tmp_path / "out").exists() and not sim.batch_api.files
+
+
+def test_submit_splits_by_model_and_size(sim: Simulator, tmp_path: Path) -> None:
+    rows = [{"id": f"i{k}", "prompt": f"p{k}", "model": "m1" if k % 2 else "m2"} for k in range(5)]
+    out = _submitted(sim, tmp_path, rows, "--max-batch-requests", "2")
+    models = sorted((b.model, len(b.lines)) for b in sim.batch_api.batches.values())
+    assert models == [("m1", 2), ("m2", 1), ("m2", 2)]
+    assert batch("collect", str(out), sim=sim).exit_code == 0

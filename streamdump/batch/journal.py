@@ -99,15 +99,9 @@ class JournalState:
         """Ids in an unfinished batch: ``run`` and ``batch submit`` leave them alone."""
         return {item for record in self.open_files() for item in record.items}
 
-    def current(self) -> list[FileRecord]:
-        """Files that hold the latest submission of at least one item (older ones were superseded)."""
-        latest: dict[str, str] = {}
-        for record in self.files.values():
-            if record.written:
-                for item in record.items:
-                    latest[item] = record.key
-        keys = set(latest.values())
-        return [record for record in self.files.values() if record.key in keys]
+    def latest_keys(self) -> dict[str, str]:
+        """id -> the file holding its latest submission."""
+        return {item: record.key for record in self.files.values() for item in record.items}
 
 
 def read_journal(out_dir: Path) -> JournalState:

@@ -1,7 +1,8 @@
 """``batch status`` and ``batch cancel``: what the server says of each batch in the journal.
 
-Only *current* batches count for the exit code: those holding the latest submission of some item.
-A batch whose every item was sent again later (after it expired, say) is shown as superseded.
+A batch that has been collected is *settled* when none of its items is left wanting: each is ok,
+or was sent again in a later batch (after it expired, say).  Settled batches do not make the
+exit code 1; a batch whose every item was sent again later is shown as superseded, without asking.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..manifest import load_finished
 from .api import BatchCalls
 from .collect import TERMINAL
 from .journal import FileRecord, Journal, read_journal
@@ -27,12 +29,12 @@ class BatchRow:
     model: str = ""
     endpoint: str = ""
     collected: bool = False
-    current: bool = True
+    settled: bool = False  # collected, and no item of it is left wanting
     errors: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed" and self.failed == 0
+        return self.settled or (self.status == "completed" and self.failed == 0)
 
 
 @dataclass(slots=True)
@@ -41,11 +43,10 @@ class StatusReport:
 
     @property
     def complete(self) -> bool:
-        current = [row for row in self.rows if row.current]
-        return bool(current) and all(row.ok for row in current)
+        return bool(self.rows) and all(row.ok for row in self.rows)
 
 
-def _row(record: FileRecord, *, current: bool, status: str, **counts: int) -> BatchRow:
+def _row(record: FileRecord, *, settled: bool, status: str, **counts: int) -> BatchRow:
     return BatchRow(
         key=record.key,
         batch_id=record.batch_id,
@@ -56,27 +57,30 @@ def _row(record: FileRecord, *, current: bool, status: str, **counts: int) -> Ba
         model=record.model,
         endpoint=record.endpoint,
         collected=record.collected is not None,
-        current=current,
+        settled=settled,
     )
 
 
 async def batch_status(out_dir: Path, calls: BatchCalls) -> StatusReport:
     state = await asyncio.to_thread(read_journal, out_dir)
-    current = {record.key for record in state.current()}
+    latest = state.latest_keys()
+    finished = await asyncio.to_thread(load_finished, out_dir, keep=latest.__contains__)
     report = StatusReport()
     for record in state.files.values():
-        is_current = record.key in current
-        if record.released is not None:
-            report.rows.append(_row(record, current=is_current, status="released"))
+        mine = [item for item in record.items if latest.get(item) == record.key]
+        wanting = [item for item in mine if item not in finished or finished[item].status != "ok"]
+        settled = record.collected is not None and not wanting
+        if not mine:
+            report.rows.append(_row(record, settled=True, status="superseded"))
+        elif record.released is not None:
+            report.rows.append(_row(record, settled=False, status="released"))
         elif record.batch_id is None:
-            report.rows.append(_row(record, current=is_current, status="not created"))
-        elif not is_current:
-            report.rows.append(_row(record, current=False, status="superseded"))
+            report.rows.append(_row(record, settled=False, status="not created"))
         else:
             batch = await calls.retrieve(record.batch_id)
             counts = batch.request_counts
             numbers = {"total": counts.total, "completed": counts.completed, "failed": counts.failed} if counts else {}
-            row = _row(record, current=True, status=batch.status, **numbers)
+            row = _row(record, settled=settled, status=batch.status, **numbers)
             if batch.errors is not None and batch.errors.data:
                 errors = tuple(f"{error.code}: {error.message}" for error in batch.errors.data)
                 row = dataclasses.replace(row, errors=errors)
@@ -93,7 +97,7 @@ def format_status(report: StatusReport) -> str:
         counts = f"{row.completed}/{row.total} done, {row.failed} failed"
         notes = []
         if row.collected:
-            notes.append("collected")
+            notes.append("collected" + ("; its failures were sent again" if row.settled and row.failed else ""))
         elif row.status in TERMINAL:
             notes.append("to collect")
         if row.status == "not created":
@@ -105,9 +109,8 @@ def format_status(report: StatusReport) -> str:
             line += f"  ({'; '.join(notes)})"
         lines.append(line)
         lines += [f"    {error}" for error in row.errors]
-    current = [row for row in report.rows if row.current]
-    done = sum(1 for row in current if row.ok)
-    lines.append(f"{done} of {len(current)} batches completed without a failed request")
+    done = sum(1 for row in report.rows if row.ok)
+    lines.append(f"{done} of {len(report.rows)} batches done (completed without a failed request, or settled)")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ drops ``n``); the batch rules (``--batch-fault``) apply to whole batches and to 
     token-limit        the batch fails with token_limit_exceeded (the provider's queue is full)
     upload-drop        store the uploaded file, then close the connection without answering
     create-drop        create the batch, then close the connection without answering
+    status=CODE        answer every files and batches call with CODE (401, 503, ...) instead
 
     keys: match=TEXT (a batch, or an upload, with a line containing TEXT), times=K (the first K hits)
 """
@@ -49,8 +50,9 @@ if TYPE_CHECKING:
 
 MAX_REQUESTS = 50_000
 WINDOW = 24 * 3600
-BATCH_FAULT_KINDS = frozenset({"expire", "fail", "token-limit", "upload-drop", "create-drop"})
+BATCH_FAULT_KINDS = frozenset({"expire", "fail", "token-limit", "upload-drop", "create-drop", "status"})
 _UPLOAD_FAULTS = frozenset({"upload-drop"})
+_CALL_FAULTS = frozenset({"status"})
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _ROUTE = re.compile(r"(?:/v1)?/(files|batches)(?:/([^/]+))?(?:/(content|cancel))?/?")
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found"}
@@ -62,15 +64,20 @@ class BatchFault:
     match: str | None = None
     times: int | None = None
     after: int = 0
+    status: int = 500
 
 
 def parse_batch_fault(spec: str) -> BatchFault:
     """Parse one ``--batch-fault`` rule. Raises ValueError with a readable message."""
-    kind, *rest = [part.strip() for part in spec.split(",")]
-    kind = kind.lower()
+    head, *rest = [part.strip() for part in spec.split(",")]
+    kind, _, value = head.lower().partition("=")
     if kind not in BATCH_FAULT_KINDS:
         raise ValueError(f"unknown batch fault {kind!r}; expected one of {', '.join(sorted(BATCH_FAULT_KINDS))}")
     options: dict[str, Any] = {}
+    if kind == "status":
+        if not value.isdigit() or not 400 <= int(value) <= 599:
+            raise ValueError("batch fault status needs an HTTP error code, as in status=503")
+        options["status"] = int(value)
     for item in rest:
         key, sep, raw = item.partition("=")
         if not sep or key not in ("match", "times", "after"):
@@ -220,6 +227,10 @@ class BatchApi:
         match = _ROUTE.fullmatch(path)
         assert match is not None
         kind, ident, action = match.groups()
+        fault = self._fault_hit(_CALL_FAULTS, [raw])
+        if fault is not None:
+            error = {"message": f"simulated {fault.status}", "type": "server_error", "code": None}
+            return fault.status, {"error": error}, False
         try:
             if kind == "files":
                 return self._files(method, ident, action, query, headers, raw)
