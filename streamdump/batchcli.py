@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
 
 T = TypeVar("T")
+API_NAMES = ("chat", "responses", "completions")  # streamdump.wire.NAMES, without importing the formats
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 batch_app = typer.Typer(
@@ -103,8 +104,17 @@ def submit(
         Optional[float], typer.Option("--temperature", help="Temperature for lines without.")
     ] = None,
     max_tokens: Annotated[
-        Optional[int], typer.Option("--max-tokens", min=1, help="max_tokens for lines without.")
+        Optional[int], typer.Option("--max-tokens", min=1, help="Output limit for lines that set none.")
     ] = None,
+    api: Annotated[
+        str,
+        typer.Option(
+            "--api",
+            envvar="STREAMDUMP_API",
+            metavar="chat|responses|completions",
+            help="Wire format of lines that are not Batch API lines (as for run).",
+        ),
+    ] = "chat",
     ext: Annotated[str, typer.Option("--ext", help="Extension of the answer files, e.g. md.")] = "txt",
     template: Annotated[Optional[str], typer.Option("--template", metavar="FILE", help="Render records.")] = None,
     template_text: Annotated[Optional[str], typer.Option("--template-text", metavar="TEXT")] = None,
@@ -133,6 +143,8 @@ def submit(
     from .templates import templates_from_options
 
     say = _say(quiet)
+    if api not in API_NAMES:
+        _exit(EXIT_SETUP, f"streamdump: --api must be one of {', '.join(API_NAMES)}, not {api!r}")
     try:
         ext = check_ext(ext)
         prompt_template, system_tpl = templates_from_options(
@@ -142,17 +154,15 @@ def submit(
             system_template_text=system_template_text,
             system=system,
         )
-        params: dict[str, object] = {}
-        if temperature is not None:
-            params["temperature"] = temperature
-        if max_tokens is not None:
-            params["max_tokens"] = max_tokens
+        params: dict[str, object] = {} if temperature is None else {"temperature": temperature}
         defaults = Defaults(
             model=model or C.DEFAULT_MODEL,
             system=system,
             params=params,
             template=prompt_template,
             system_template=system_tpl,
+            api=api,
+            max_tokens=max_tokens,
         )
         endpoint = _endpoint(base_url, api_key_env)
         plan = scan(prompts, defaults)

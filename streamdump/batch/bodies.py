@@ -2,7 +2,9 @@
 
 The three bodies OpenAI's Batch output gives (``chat.completion``, ``response``,
 ``text_completion``) become one shape: per choice, the answer, reasoning and refusal text, the tool
-calls as a streamed run assembles them, and the finish_reason; plus model, usage and id.
+calls as a streamed run assembles them, and the finish_reason; plus model, usage (under our names,
+by the format's own reader in ``wire``) and id.  ``wire``'s formats build these bodies
+(``batch_body``); this is the other direction, for ``batch collect``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CHAT_URL, RESPONSES_URL, COMPLETIONS_URL = "/v1/chat/completions", "/v1/responses", "/v1/completions"
-API_OF_URL = {CHAT_URL: "chat", RESPONSES_URL: "responses", COMPLETIONS_URL: "completions"}
+from ..wire.chat import chat_usage
+from ..wire.responses import responses_usage
+
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -38,10 +41,6 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def parse_body(api: str, body: dict[str, Any]) -> Parsed:
     """What a result body says. Raises ValueError when it is not the shape the API gives."""
     if api == "responses":
@@ -63,18 +62,14 @@ def parse_body(api: str, body: dict[str, Any]) -> Parsed:
             one.refusal = _text(message.get("refusal"))
             one.tool_calls = list(message.get("tool_calls") or [])
         produced.append(one)
-    usage = body.get("usage") or {}
-    return Parsed(
-        produced,
-        body.get("model"),
-        _usage(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), usage),
-        body.get("id"),
-    )
+    return Parsed(produced, body.get("model"), _usage(chat_usage(body.get("usage") or {})), body.get("id"))
 
 
-def _usage(prompt: int | None, completion: int | None, raw: dict[str, Any]) -> dict[str, Any]:
+def _usage(counts: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest's usage, as a streamed run records what the server reported."""
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "source": "server"}
+    if counts is None:
+        return {"prompt_tokens": None, "completion_tokens": None, "source": None}
+    return {**counts, "source": "server"}
 
 
 def _response(body: dict[str, Any]) -> Parsed:
@@ -100,10 +95,4 @@ def _response(body: dict[str, Any]) -> Parsed:
         one.finish_reason = INCOMPLETE.get(str(reason), str(reason))
     else:
         one.finish_reason = "tool_calls" if one.tool_calls and not one.content else "stop"
-    usage = body.get("usage") or {}
-    return Parsed(
-        [one],
-        body.get("model"),
-        _usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")), usage),
-        body.get("id"),
-    )
+    return Parsed([one], body.get("model"), _usage(responses_usage(body.get("usage") or {})), body.get("id"))

@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..choices import ANSWER, REASONING, REFUSAL
-from ..layout import Layout
+from ..jobs import Job
+from ..layout import Layout, part_path
+from ..manifest import build_entry, error_record
 from ..output import OutputWriter, encode_text
+from ..partset import empty_fields
 from ..runstate import iso
+from ..sse import StreamState
 from .bodies import Parsed, Produced, parse_body
 from .journal import ItemRecord
 
@@ -45,31 +49,48 @@ def layout_of(item: ItemRecord, out_dir: Path) -> Layout:
     return Layout(out_dir, item.name, ext=item.ext, n=item.n)
 
 
-def _base(item: ItemRecord, layout: Layout, batch: BatchInfo) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "line": item.line,
-        "file": layout.answer().name,
-        "status": "failed",
-        "finish_reason": None,
-        "model": batch.model,
-        "attempts": 1,
-        "usage": {"prompt_tokens": None, "completion_tokens": None, "source": None},
-        "chars": 0,
-        "reasoning_chars": 0,
-        "refusal_chars": 0,
-        "tool_calls": 0,
-        "ttft_s": None,
-        "duration_s": None,
-        "request_hash": item.request_hash,
-        "request_id": None,
-        "response_id": None,
-        "ended_at": iso(time.time()),
-    }
+def _entry(
+    item: ItemRecord,
+    layout: Layout,
+    batch: BatchInfo,
+    *,
+    status: str = "failed",
+    parsed: Parsed | None = None,
+    request_id: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest line, built where a run's is (``manifest.build_entry``), plus how it was run.
 
-
-def _tail(entry: dict[str, Any], batch: BatchInfo) -> dict[str, Any]:
-    return {**entry, "via": "batch", "batch_id": batch.batch_id}
+    A batch has no time to first token nor a duration of its own: both are null.
+    """
+    job = Job(item.id, item.line, batch.model, {}, {}, item.name, item.request_hash, item.api)
+    state = StreamState()
+    if parsed is not None:
+        state.finish_reason, state.model, state.response_id = (
+            parsed.choices[0].finish_reason,
+            parsed.model,
+            parsed.response_id,
+        )
+    entry = build_entry(
+        job=job,
+        file=layout.answer().name,
+        status=status,
+        attempts=1,
+        state=state,
+        usage=parsed.usage
+        if parsed is not None
+        else {"prompt_tokens": None, "completion_tokens": None, "source": None},
+        chars=sum(len(choice.content) for choice in parsed.choices) if parsed is not None else 0,
+        fields=fields or empty_fields(),
+        ttft=None,
+        duration=0.0,
+        request_id=request_id,
+        ended_at=iso(time.time()),
+    )
+    entry["duration_s"] = None
+    entry["via"] = "batch"
+    entry["batch_id"] = batch.batch_id
+    return entry
 
 
 def outcome_of(item: ItemRecord, line: dict[str, Any] | None, batch: BatchInfo) -> Outcome:
@@ -107,23 +128,18 @@ def outcome_of(item: ItemRecord, line: dict[str, Any] | None, batch: BatchInfo) 
 def _failed(
     item: ItemRecord, layout: Layout, batch: BatchInfo, error: dict[str, Any], request_id: str | None
 ) -> Outcome:
-    entry = _base(item, layout, batch)
-    entry["request_id"] = request_id
+    entry = _entry(item, layout, batch, request_id=request_id)
     entry["error"] = error
     said = {key: error[key] for key in ("type", "message", "status")}
     attempt = {"attempt": 1, "started_at": entry["ended_at"], "chars": 0, "error": said}
-    record = {
-        "id": item.id,
-        "file": layout.answer().name,
-        "error": error,
-        "attempts": [attempt],
-        "partial_file": None,
-        "partial_files": [],
-    }
-    data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+    job = Job(item.id, item.line, batch.model, {}, {}, item.name, item.request_hash, item.api)
+    answer = layout.answer()
+    data = error_record(
+        job=job, file=answer.name, error=error, attempts=[attempt], kept=[], answer_part=part_path(answer).name
+    )
     # As after a failed run: part files go; complete files of an earlier run stay.
     stale = [path for path in layout.side_paths(list(range(item.n))) if path.name.endswith(".part")]
-    return Outcome([(layout.error(), data), *[(path, None) for path in stale]], _tail(entry, batch))
+    return Outcome([(layout.error(), data), *[(path, None) for path in stale]], entry)
 
 
 def _succeeded(item: ItemRecord, layout: Layout, batch: BatchInfo, parsed: Parsed, request_id: str | None) -> Outcome:
@@ -149,23 +165,16 @@ def _succeeded(item: ItemRecord, layout: Layout, batch: BatchInfo, parsed: Parse
     indices = [choice.index for choice in parsed.choices]
     stale = [path for path in [layout.error(), *layout.side_paths(indices)] if path not in written]
     files += [(path, None) for path in stale]
-    entry = _base(item, layout, batch)
-    first = parsed.choices[0]
-    entry.update(
-        status="refused" if refused else "ok",
-        finish_reason=first.finish_reason,
-        model=parsed.model or batch.model,
-        usage=parsed.usage,
-        chars=sum(len(choice.content) for choice in parsed.choices),
-        reasoning_chars=sum(len(choice.reasoning) for choice in parsed.choices),
-        refusal_chars=sum(len(choice.refusal) for choice in parsed.choices),
-        tool_calls=sum(len(choice.tool_calls) for choice in parsed.choices),
-        request_id=request_id,
-        response_id=parsed.response_id,
-    )
+    fields: dict[str, Any] = {
+        "reasoning_chars": sum(len(choice.reasoning) for choice in parsed.choices),
+        "refusal_chars": sum(len(choice.refusal) for choice in parsed.choices),
+        "tool_calls": sum(len(choice.tool_calls) for choice in parsed.choices),
+    }
     if layout.n > 1 or indices != [0]:
-        entry["choices"] = [_choice_fields(layout, choice) for choice in parsed.choices]
-    return Outcome(files, _tail(entry, batch))
+        fields["choices"] = [_choice_fields(layout, choice) for choice in parsed.choices]
+    status = "refused" if refused else "ok"
+    entry = _entry(item, layout, batch, status=status, parsed=parsed, request_id=request_id, fields=fields)
+    return Outcome(files, entry)
 
 
 def _choice_fields(layout: Layout, choice: Produced) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from ..jobs import Defaults, InputPlan, Job, iter_jobs
 from ..layout import Layout
 from ..manifest import load_finished
 from .api import BatchCalls
-from .bodies import API_OF_URL, CHAT_URL
 from .journal import WORK_DIR, FileRecord, ItemRecord, Journal, JournalState, read_journal
 from .split import Group, Limits, Splitter
 
@@ -54,7 +53,7 @@ class SubmitResult:
 
 def request_of(job: Job) -> tuple[str, dict[str, Any]]:
     """The Batch API url and body for a job: what ``run`` sends, without the streaming options."""
-    return CHAT_URL, job.body()
+    return job.wire.batch_url, job.body()
 
 
 async def submit(
@@ -208,7 +207,7 @@ def _write_files(
                 records.append(open_files.pop(group).close(journal))
             if group not in open_files:
                 open_files[group] = _OpenFile(work, group)
-            item = ItemRecord(job.id, job.line, job.name, settings.ext, job.choices, job.request_hash, API_OF_URL[url])
+            item = ItemRecord(job.id, job.line, job.name, settings.ext, job.choices, job.request_hash, job.api)
             open_files[group].add(data, item)
         for group in list(open_files):
             records.append(open_files.pop(group).close(journal))
