@@ -138,6 +138,9 @@ def run(
     price_out: Annotated[
         Optional[float], typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run).")
     ] = None,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="With --dry-run: price the job at the Batch API's discount (half).")
+    ] = False,
     progress_interval: Annotated[
         float,
         typer.Option(
@@ -254,6 +257,8 @@ def run(
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
     }
+    if batch and not dry_run:
+        _fail_setup("--batch prices a --dry-run; to send a job through the Batch API, use `streamdump batch submit`")
     if dry_run:
         from .dryrun import dry_run as run_dry
         from .dryrun import format_report
@@ -263,7 +268,7 @@ def run(
         except SetupError as exc:
             _fail_setup(str(exc))
             return
-        typer.echo(format_report(report, price_in=price_in, price_out=price_out, rpm=rpm, tpm=tpm))
+        typer.echo(format_report(report, price_in=price_in, price_out=price_out, rpm=rpm, tpm=tpm, batch=batch))
         raise typer.Exit(EXIT_OK)
     settings = RunSettings(
         out_dir=out_dir,

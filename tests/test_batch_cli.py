@@ -14,6 +14,7 @@ from streamdump.cli import app
 from streamdump.simulator import Simulator
 from streamdump.simulator.batches import parse_batch_fault
 from streamdump.simulator.replies import REFUSAL
+from streamdump.simulator.script import response_pieces
 
 from support import Ran, expected_choice, expected_reasoning, expected_text, write_jsonl
 
@@ -235,3 +236,71 @@ def test_submit_splits_by_model_and_size(sim: Simulator, tmp_path: Path) -> None
     models = sorted((b.model, len(b.lines)) for b in sim.batch_api.batches.values())
     assert models == [("m1", 2), ("m2", 1), ("m2", 2)]
     assert batch("collect", str(out), sim=sim).exit_code == 0
+
+
+def test_run_leaves_items_in_unfinished_batches_unless_forced(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    sim = start_sim(batch_seconds=3600)
+    rows = [{"id": "a", "prompt": "first"}, {"id": "z", "prompt": "not in the batch"}]
+    out = _submitted(sim, tmp_path, rows[:1])
+    prompts = write_jsonl(tmp_path / "both.jsonl", rows)  # type: ignore[arg-type]
+    ran = run_cli(prompts, sim=sim, out=out)
+    assert ran.exit_code == 1 and "1 items are in unfinished batches" in ran.stderr
+    assert [entry["id"] for entry in ran.manifest()] == ["z"]  # a was not paid for twice
+    forced = run_cli(prompts, "--force", sim=sim, out=out)
+    assert forced.exit_code == 0 and (out / "a.txt").read_text() == expected_text("first")
+
+
+def test_a_dry_run_prices_the_batch_discount(sim: Simulator, tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "x", "params": {"max_tokens": 1000}}] * 1)
+
+    def cost(*extra: str) -> str:
+        argv = ["run", str(prompts), "--dry-run", "--price-in", "0", "--price-out", "1000", *extra]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, result.stderr
+        return next(line for line in result.stdout.splitlines() if line.startswith("cost:"))
+
+    assert cost() == "cost: $0.0000 to $1.00 (prompts alone, up to every response at its max output)"
+    assert cost("--batch").startswith("cost: $0.0000 to $0.5000 ")
+    refused = CliRunner().invoke(app, ["run", str(prompts), "--batch", "--base-url", sim.base_url])
+    assert refused.exit_code == 2 and "batch submit" in refused.stderr
+
+
+@pytest.mark.parametrize("api", ["responses", "completions"])
+def test_responses_and_completions_go_through_batches_too(sim: Simulator, tmp_path: Path, api: str) -> None:
+    rows = [{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second", "params": {"max_output_tokens": 3}}]
+    if api == "completions":
+        rows[1]["params"] = {"max_tokens": 3}
+    out = _submitted(sim, tmp_path, rows, "--api", api)  # type: ignore[arg-type]
+    (sent,) = sim.batch_api.batches.values()
+    assert sent.endpoint == f"/v1/{api}" and {line["url"] for line in sent.lines} == {f"/v1/{api}"}
+    assert "stream" not in sent.lines[0]["body"] and "stream_options" not in sent.lines[0]["body"]
+    col = batch("collect", str(out), sim=sim)
+    assert col.exit_code == 0, col.stderr
+    assert (out / "a.txt").read_text() == expected_text("first")
+    assert (out / "b.txt").read_text() == "".join(response_pieces("second", length=12)[:3])
+    by_id = {entry["id"]: entry for entry in col.manifest()}
+    assert by_id["a"]["api"] == api and by_id["a"]["finish_reason"] == "stop"
+    assert by_id["b"]["finish_reason"] == "length"
+    assert by_id["a"]["usage"]["completion_tokens"] == 12 and by_id["a"]["usage"]["source"] == "server"
+
+
+def test_a_file_of_batch_api_lines_is_split_by_endpoint(sim: Simulator, tmp_path: Path) -> None:
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    rows = [
+        {"custom_id": "c1", "method": "POST", "url": "/v1/chat/completions", "body": chat},
+        {"custom_id": "r1", "method": "POST", "url": "/v1/responses", "body": {"model": "m", "input": "hi"}},
+        {"custom_id": "t1", "method": "POST", "url": "/v1/completions", "body": {"model": "m", "prompt": "hi"}},
+    ]
+    out = _submitted(sim, tmp_path, rows)
+    assert sorted(b.endpoint for b in sim.batch_api.batches.values()) == [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+    ]
+    col = batch("collect", str(out), sim=sim)
+    assert col.exit_code == 0, col.stderr
+    apis = {entry["id"]: entry["api"] for entry in col.manifest()}
+    assert apis == {"c1": "chat", "r1": "responses", "t1": "completions"}
+    assert all((out / f"{name}.txt").read_text() == expected_text("hi") for name in ("c1", "r1", "t1"))
