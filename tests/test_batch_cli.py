@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,16 @@ from streamdump.simulator.batches import parse_batch_fault
 from streamdump.simulator.replies import REFUSAL
 from streamdump.simulator.script import response_pieces
 
-from support import Ran, expected_choice, expected_reasoning, expected_text, write_jsonl
+from support import (
+    AMBIENT,
+    Ran,
+    collect_stderr,
+    expected_choice,
+    expected_reasoning,
+    expected_text,
+    wait_for,
+    write_jsonl,
+)
 
 FAST = ("--backoff-base", "0.01", "--backoff-max", "0.02")
 
@@ -304,3 +317,40 @@ def test_a_file_of_batch_api_lines_is_split_by_endpoint(sim: Simulator, tmp_path
     apis = {entry["id"]: entry["api"] for entry in col.manifest()}
     assert apis == {"c1": "chat", "r1": "responses", "t1": "completions"}
     assert all((out / f"{name}.txt").read_text() == expected_text("hi") for name in ("c1", "r1", "t1"))
+
+
+def _spawn_collect(out: Path, sim: Simulator) -> subprocess.Popen[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in AMBIENT}
+    argv = [sys.executable, "-m", "streamdump", "batch", "collect", str(out), "--wait"]
+    argv += ["--poll-interval", "0.02", "--poll-max", "0.05", "--base-url", sim.base_url]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environ)
+
+
+def test_collect_wait_polls_until_the_batches_finish(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_seconds=3600)
+    out = _submitted(sim, tmp_path)
+    proc = _spawn_collect(out, sim)
+    lines, reader = collect_stderr(proc)
+    wait_for(lambda: any("still running" in line for line in lines))
+    sim.batch_api.processing_seconds = 0  # the batch finishes now
+    assert proc.wait(timeout=60) == 0
+    reader.join(timeout=10)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert (out / "a.txt").read_text() == expected_text("first")
+
+
+def test_ctrl_c_stops_collect_wait_and_never_cancels(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_seconds=3600)
+    out = _submitted(sim, tmp_path)
+    proc = _spawn_collect(out, sim)
+    lines, reader = collect_stderr(proc)
+    wait_for(lambda: any("still running" in line for line in lines))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    reader.join(timeout=10)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert any("no batch was cancelled" in line for line in lines), lines
+    (batch_obj,) = sim.batch_api.batches.values()
+    assert batch_obj.status == "in_progress" and "cancelling_at" not in batch_obj.times
