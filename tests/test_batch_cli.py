@@ -354,3 +354,20 @@ def test_ctrl_c_stops_collect_wait_and_never_cancels(start_sim: Callable[..., Si
     assert any("no batch was cancelled" in line for line in lines), lines
     (batch_obj,) = sim.batch_api.batches.values()
     assert batch_obj.status == "in_progress" and "cancelling_at" not in batch_obj.times
+
+
+def test_the_key_is_never_written(sim: Simulator, tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "first"}])
+    out = tmp_path / "out"
+    secret = "sk-never-write-me-0123456789"
+    env = {"MY_KEY": secret}
+    for argv in (
+        ["batch", "submit", str(prompts), "-o", str(out)],
+        ["batch", "status", str(out)],
+        ["batch", "collect", str(out)],
+    ):
+        ran = CliRunner().invoke(app, [*argv, "--base-url", sim.base_url, "--api-key-env", "MY_KEY"], env=env)
+        assert ran.exit_code == 0, ran.stderr
+        assert secret not in ran.stdout + ran.stderr
+    written = [path for path in out.rglob("*") if path.is_file()]
+    assert written and not [path for path in written if secret.encode() in path.read_bytes()]
