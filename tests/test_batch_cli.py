@@ -152,20 +152,28 @@ def test_status_exit_codes(start_sim: Callable[..., Simulator], tmp_path: Path) 
     assert unreachable.exit_code == 2 and "connection" in unreachable.stderr
 
 
-@pytest.mark.parametrize("drop", ["upload-drop", "create-drop"])
+@pytest.mark.parametrize(
+    ("rule", "made"),
+    [
+        ("upload-drop", (1, 0)),  # the file was stored, its answer lost
+        ("status=500,match=input_file_id", (1, 0)),  # uploaded; creating the batch failed
+        ("create-drop", (1, 1)),  # the batch was created, its answer lost
+    ],
+)
 def test_an_interrupted_submit_run_again_finishes_the_same_batch(
-    start_sim: Callable[..., Simulator], tmp_path: Path, drop: str
+    start_sim: Callable[..., Simulator], tmp_path: Path, rule: str, made: tuple[int, int]
 ) -> None:
-    sim = start_sim(batch_faults=(parse_batch_fault(f"{drop},times=1"),))
+    sim = start_sim(batch_faults=(parse_batch_fault(f"{rule},times=1"),))
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "first"}])
     out = tmp_path / "out"
     cut = batch("submit", str(prompts), "-o", str(out), "--max-retries", "0", sim=sim)
-    assert cut.exit_code == 1 and "connection" in cut.stderr, cut.stderr
-    assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == (1 if drop == "create-drop" else 0)
+    assert cut.exit_code == 1, cut.stderr
+    assert (len(uploads(sim)), len(sim.batch_api.batches)) == made
+    assert "batch_created" not in events(out)
     again = batch("submit", str(prompts), "-o", str(out), sim=sim)
     assert again.exit_code == 0, again.stderr
     assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == 1  # found again, not made twice
-    assert events(out).count("batch_created") == 1
+    assert events(out).count("batch_created") == 1 and events(out).count("file_written") == 1
     third = batch("submit", str(prompts), "-o", str(out), sim=sim)
     assert third.exit_code == 0 and "nothing left to send (0 already done, 1 already in a batch)" in third.stderr
     assert batch("collect", str(out), sim=sim).exit_code == 0
