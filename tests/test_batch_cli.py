@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletion
 from typer.testing import CliRunner
 
 from streamdump.cli import app
@@ -379,3 +380,42 @@ def test_the_key_is_never_written(sim: Simulator, tmp_path: Path) -> None:
         assert secret not in ran.stdout + ran.stderr
     written = [path for path in out.rglob("*") if path.is_file()]
     assert written and not [path for path in written if secret.encode() in path.read_bytes()]
+
+
+def test_a_directory_filled_by_batches_is_an_ordinary_out_dir(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    out = _submitted(sim, tmp_path, PROMPTS[:2])
+    assert batch("collect", str(out), sim=sim).exit_code == 0
+    sent = len(sim.stats.requests)
+    results = tmp_path / "results.jsonl"
+    ran = run_cli(tmp_path / "p.jsonl", "--results-jsonl", str(results), sim=sim, out=out)
+    assert ran.exit_code == 0 and len(sim.stats.requests) == sent  # run sends nothing: the batch did it all
+    lines = {line["custom_id"]: line for line in map(json.loads, results.read_text().splitlines())}
+    body = ChatCompletion.model_validate(lines["a"]["response"]["body"])
+    assert body.choices[0].message.content == expected_text("first")
+    assert len(ChatCompletion.model_validate(lines["b"]["response"]["body"]).choices) == 2
+
+
+def test_a_batch_that_fails_validation_records_why(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault("fail,times=1"),))
+    out = _submitted(sim, tmp_path)
+    col = batch("collect", str(out), sim=sim)
+    assert col.exit_code == 1
+    error = col.manifest()[0]["error"]
+    assert error["type"] == "batch_failed" and "invalid_request: simulated failure" in error["message"]
+    assert json.loads((out / "a.error.json").read_text())["error"] == error
+    assert "submitted 1 requests" in batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim).stderr
+
+
+def test_an_input_file_lost_before_its_upload_is_written_again(sim: Simulator, tmp_path: Path) -> None:
+    out = _submitted(sim, tmp_path)
+    # As if a submit had been killed after writing its input file, and the file then removed.
+    (record,) = [entry for entry in journal(out) if entry["event"] == "file_written"]
+    lines = (out / "batches.jsonl").read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if '"file_written"' in line) + 1
+    (out / "batches.jsonl").write_text("".join(lines[:cut]))
+    assert not (out / ".streamdump-batch" / record["name"]).exists()
+    again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
+    assert again.exit_code == 0 and "is gone before it was uploaded" in again.stderr
+    assert "submitted 1 requests" in again.stderr and events(out).count("released") == 1

@@ -108,7 +108,10 @@ async def _collect_batch(
             await calls.download(file_id, dest)
             downloads.append(dest)
     done = await asyncio.to_thread(_already_written, out_dir, record, batch.id)
-    info = BatchInfo(batch.id, batch.status, record.model, out_dir, keep_reasoning=settings.keep_reasoning)
+    errors = tuple(f"{e.code}: {e.message}" for e in (batch.errors.data or [])) if batch.errors is not None else ()
+    info = BatchInfo(
+        batch.id, batch.status, record.model, out_dir, keep_reasoning=settings.keep_reasoning, errors=errors
+    )
     seen: set[str] = set()
     async with OutputWriter(out_dir) as writer:
         for path in downloads:

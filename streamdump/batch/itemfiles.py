@@ -37,6 +37,7 @@ class BatchInfo:
     model: str
     out_dir: Path
     keep_reasoning: bool = True
+    errors: tuple[str, ...] = ()  # what the server said of a batch that failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,8 @@ def outcome_of(item: ItemRecord, line: dict[str, Any] | None, batch: BatchInfo) 
     if line is None:
         reason = f"batch_{batch.status}"
         message = f"the batch {batch.batch_id} ended ({batch.status}) without running this request"
+        if batch.errors:
+            message += f": {'; '.join(batch.errors)}"
         return _failed(item, layout, batch, {"type": reason, "message": message, "status": None}, None)
     response = line.get("response") or {}
     request_id = response.get("request_id")

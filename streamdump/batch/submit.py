@@ -99,13 +99,15 @@ async def _send(
     path = out_dir / WORK_DIR / record.name
     if record.file_id is None:
         search = record.upload_started
+        if not await asyncio.to_thread(path.exists):
+            found = await calls.call("finding an upload", lambda: calls.find_upload(record)) if search else None
+            if found is None:  # never uploaded, and the file is gone: the next submit writes its items again
+                await asyncio.to_thread(journal.event, "released", record, code="missing_input")
+                record.released = "missing_input"
+                notify(f"streamdump: {record.name} is gone before it was uploaded: its items go in the next submit")
+                return
         if not search:
             await asyncio.to_thread(journal.event, "upload_started", record, filename=record.name)
-        elif not path.exists() and await calls.find_upload(record) is None:
-            # Never uploaded, and the file is gone: let the next submit write its items again.
-            await asyncio.to_thread(journal.event, "released", record, code="missing_input")
-            record.released = "missing_input"
-            return
         stored = await calls.upload(record, path, search_first=search)
         await asyncio.to_thread(journal.event, "uploaded", record, file_id=stored.id)
         record.file_id = stored.id
