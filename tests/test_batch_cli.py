@@ -419,3 +419,26 @@ def test_an_input_file_lost_before_its_upload_is_written_again(sim: Simulator, t
     again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
     assert again.exit_code == 0 and "is gone before it was uploaded" in again.stderr
     assert "submitted 1 requests" in again.stderr and events(out).count("released") == 1
+
+
+@pytest.mark.parametrize("hang", ["upload-hang", "create-hang"])
+def test_a_submit_killed_mid_write_run_again_makes_nothing_twice(
+    start_sim: Callable[..., Simulator], tmp_path: Path, hang: str
+) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault(f"{hang},times=1"),))
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "first"}])
+    out = tmp_path / "out"
+    environ = {k: v for k, v in os.environ.items() if k not in AMBIENT}
+    argv = [sys.executable, "-m", "streamdump", "batch", "submit", str(prompts), "-o", str(out)]
+    proc = subprocess.Popen(
+        [*argv, "--base-url", sim.base_url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environ
+    )
+    # The server has done the write and holds the answer back: kill the submit there.
+    wait_for(lambda: bool(sim.batch_api.batches if hang == "create-hang" else uploads(sim)))
+    proc.kill()
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert "batch_created" not in events(out)
+    again = batch("submit", str(prompts), "-o", str(out), sim=sim)
+    assert again.exit_code == 0, again.stderr
+    assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == 1
+    assert batch("collect", str(out), sim=sim).exit_code == 0 and (out / "a.txt").exists()

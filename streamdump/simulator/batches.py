@@ -21,6 +21,7 @@ drops ``n``); the batch rules (``--batch-fault``) apply to whole batches and to 
     token-limit        the batch fails with token_limit_exceeded (the provider's queue is full)
     upload-drop        store the uploaded file, then close the connection without answering
     create-drop        create the batch, then close the connection without answering
+    upload-hang, create-hang   the same, but hold the connection open, never answering
     status=CODE        answer every files and batches call with CODE (401, 503, ...) instead
 
     keys: match=TEXT (a batch, or an upload, with a line containing TEXT), times=K (the first K hits)
@@ -50,8 +51,10 @@ if TYPE_CHECKING:
 
 MAX_REQUESTS = 50_000
 WINDOW = 24 * 3600
-BATCH_FAULT_KINDS = frozenset({"expire", "fail", "token-limit", "upload-drop", "create-drop", "status"})
-_UPLOAD_FAULTS = frozenset({"upload-drop"})
+_UPLOAD_FAULTS = frozenset({"upload-drop", "upload-hang"})
+_CREATE_FAULTS = frozenset({"create-drop", "create-hang"})
+BATCH_FAULT_KINDS = frozenset({"expire", "fail", "token-limit", "status"}) | _UPLOAD_FAULTS | _CREATE_FAULTS
+HANG = 3600.0  # seconds a hanging answer waits (the simulator's stop ends it sooner)
 _CALL_FAULTS = frozenset({"status"})
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _ROUTE = re.compile(r"(?:/v1)?/(files|batches)(?:/([^/]+))?(?:/(content|cancel))?/?")
@@ -206,8 +209,10 @@ class BatchApi:
         self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], raw: bytes
     ) -> bool:
         """Answer one request (``target``: path and query); False when the connection is to close."""
-        status, payload, drop = self.answer(method, target, headers, raw)
-        if drop:
+        status, payload, then = self.answer(method, target, headers, raw)
+        if then is not None:
+            if then == "hang":
+                await asyncio.sleep(HANG)
             writer.transport.abort()
             return False
         if isinstance(payload, bytes):
@@ -220,8 +225,8 @@ class BatchApi:
         await writer.drain()
         return True
 
-    def answer(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, bool]:
-        """(status, JSON payload or raw bytes, drop the connection instead of answering)."""
+    def answer(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, str | None]:
+        """(status, JSON payload or raw bytes, and instead of answering: None, "drop" or "hang")."""
         path, _, query_text = target.partition("?")
         query = dict(urllib.parse.parse_qsl(query_text))
         match = _ROUTE.fullmatch(path)
@@ -230,13 +235,13 @@ class BatchApi:
         fault = self._fault_hit(_CALL_FAULTS, [raw])
         if fault is not None:
             error = {"message": f"simulated {fault.status}", "type": "server_error", "code": None}
-            return fault.status, {"error": error}, False
+            return fault.status, {"error": error}, None
         try:
             if kind == "files":
                 return self._files(method, ident, action, query, headers, raw)
             return self._batches(method, ident, action, query, raw)
         except _Refused as exc:
-            return exc.status, {"error": {"message": str(exc), "type": "invalid_request_error", "code": None}}, False
+            return exc.status, {"error": {"message": str(exc), "type": "invalid_request_error", "code": None}}, None
 
     def _files(
         self,
@@ -246,29 +251,33 @@ class BatchApi:
         query: dict[str, str],
         headers: dict[str, str],
         raw: bytes,
-    ) -> tuple[int, Any, bool]:
+    ) -> tuple[int, Any, str | None]:
         if method == "POST" and ident is None:
             stored = self._upload(headers.get("content-type", ""), raw)
-            return 200, stored.to_json(), self._fault_hit(_UPLOAD_FAULTS, [stored.data]) is not None
+            return 200, stored.to_json(), _then(self._fault_hit(_UPLOAD_FAULTS, [stored.data]))
         if method == "GET" and ident is None:
             files = [f for f in self.files.values() if query.get("purpose") in (None, f.purpose)]
-            return 200, _page([f.to_json() for f in files], query, default_limit=10_000), False
+            return 200, _page([f.to_json() for f in files], query, default_limit=10_000), None
         found = self.files.get(ident or "")
         if found is None or method != "GET":
             raise _Refused(404, f"No such File object: {ident}")
-        return 200, (found.data if action == "content" else found.to_json()), False
+        return 200, (found.data if action == "content" else found.to_json()), None
 
     def _batches(
         self, method: str, ident: str | None, action: str | None, query: dict[str, str], raw: bytes
-    ) -> tuple[int, Any, bool]:
+    ) -> tuple[int, Any, str | None]:
         if method == "POST" and ident is None:
             batch = self._create(raw)
-            return 200, batch.to_json(), batch.fault is not None and batch.fault.kind == "create-drop"
+            return (
+                200,
+                batch.to_json(),
+                _then(batch.fault if batch.fault is not None and batch.fault.kind in _CREATE_FAULTS else None),
+            )
         if method == "GET" and ident is None:
             for batch in self.batches.values():
                 self.advance(batch)
             newest_first = [b.to_json() for b in reversed(self.batches.values())]
-            return 200, _page(newest_first, {**query, "order": "asc"}, default_limit=20, most=100), False
+            return 200, _page(newest_first, {**query, "order": "asc"}, default_limit=20, most=100), None
         found = self.batches.get(ident or "")
         if found is None:
             raise _Refused(404, f"No batch found with id '{ident}'.")
@@ -277,10 +286,10 @@ class BatchApi:
             if found.status in ("validating", "in_progress", "finalizing"):
                 found.status = "cancelling"
                 found.times["cancelling_at"] = self.clock()
-            return 200, found.to_json(), False
+            return 200, found.to_json(), None
         if method == "GET" and action is None:
             self.advance(found)
-            return 200, found.to_json(), False
+            return 200, found.to_json(), None
         raise _Refused(404, f"no route {method} batches/{ident}/{action}")
 
     # -- files ----------------------------------------------------------------------------------
@@ -331,7 +340,7 @@ class BatchApi:
         lines, errors, model = _validate(stored.data, endpoint)
         ident = f"batch_sim{next(self._ids):06d}"
         batch = SimBatch(ident, endpoint, stored.id, metadata, self.clock(), lines, model, errors=errors)
-        batch.fault = self._fault_hit(BATCH_FAULT_KINDS - _UPLOAD_FAULTS, [stored.data])
+        batch.fault = self._fault_hit(BATCH_FAULT_KINDS - _UPLOAD_FAULTS - _CALL_FAULTS, [stored.data])
         self.batches[ident] = batch
         return batch
 
@@ -441,6 +450,11 @@ class BatchApi:
         )
         result["response"] = {"status_code": 200, "request_id": request_id, "body": answer}
         return _jsonl(result), True
+
+
+def _then(fault: BatchFault | None) -> str | None:
+    """What a write fault does instead of answering: "drop" or "hang"."""
+    return None if fault is None else fault.kind.rsplit("-", 1)[1]
 
 
 def _line_id(batch: SimBatch, number: int) -> str:
