@@ -181,6 +181,8 @@ def _write_files(
     answers = {entry.name for entry in os.scandir(out_dir) if entry.name.endswith("." + settings.ext)}
     work = out_dir / WORK_DIR
     work.mkdir(exist_ok=True)
+    for stale in work.glob("*.jsonl.part"):  # a file an interrupted submit was writing: never recorded
+        stale.unlink(missing_ok=True)
     splitter = Splitter(settings.limits)
     open_files: dict[Group, _OpenFile] = {}
     records: list[FileRecord] = []
