@@ -16,6 +16,7 @@ from openai.types.chat import ChatCompletion
 from typer.testing import CliRunner
 
 from streamdump.cli import app
+from streamdump.lock import hold_lock
 from streamdump.simulator import Simulator
 from streamdump.simulator.batches import parse_batch_fault
 from streamdump.simulator.replies import REFUSAL
@@ -442,3 +443,20 @@ def test_a_submit_killed_mid_write_run_again_makes_nothing_twice(
     assert again.exit_code == 0, again.stderr
     assert len(uploads(sim)) == 1 and len(sim.batch_api.batches) == 1
     assert batch("collect", str(out), sim=sim).exit_code == 0 and (out / "a.txt").exists()
+
+
+def test_batch_commands_take_the_out_dir_lock_and_the_endpoint_from_the_environment(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    out = _submitted(sim, tmp_path)
+    env = {"OPENAI_BASE_URL": sim.base_url}
+    with hold_lock(out, None):  # a run writing into the out-dir
+        for argv in (
+            ["submit", str(tmp_path / "p.jsonl"), "-o", str(out)],
+            ["collect", str(out)],
+            ["cancel", str(out)],
+        ):
+            refused = CliRunner().invoke(app, ["batch", *argv], env=env)
+            assert refused.exit_code == 2 and "already running in this out-dir" in refused.stderr, argv
+    collected = CliRunner().invoke(app, ["batch", "collect", str(out)], env=env)
+    assert collected.exit_code == 0 and (out / "a.txt").exists()
