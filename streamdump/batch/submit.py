@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import InputError
 from ..jobs import Defaults, InputPlan, Job, iter_jobs
 from ..layout import Layout
 from ..manifest import load_finished
 from .api import BatchCalls
 from .journal import WORK_DIR, FileRecord, ItemRecord, Journal, JournalState, read_journal
-from .split import Group, Limits, Splitter
+from .split import Group, Limits, LineTooLargeError, Splitter
 
 QUEUE_FULL = "token_limit_exceeded"
 
@@ -207,7 +208,11 @@ def _write_files(
             ).encode("utf-8", "surrogatepass")
             data += b"\n"
             group = (url, job.model)
-            if splitter.place(group, len(data)) and group in open_files:
+            try:
+                fresh = splitter.place(group, len(data))
+            except LineTooLargeError as exc:
+                raise InputError([f"{plan.display}:{job.line}: {exc}"]) from None
+            if fresh and group in open_files:
                 records.append(open_files.pop(group).close(journal))
             if group not in open_files:
                 open_files[group] = _OpenFile(work, group)
