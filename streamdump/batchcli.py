@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
 
 T = TypeVar("T")
-API_NAMES = ("chat", "responses", "completions")  # streamdump.wire.NAMES, without importing the formats
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 batch_app = typer.Typer(
@@ -141,6 +140,8 @@ def submit(
     from .layout import check_ext
     from .output import prepare_out_dir
     from .templates import templates_from_options
+
+    from .wire import NAMES as API_NAMES
 
     say = _say(quiet)
     if api not in API_NAMES:
