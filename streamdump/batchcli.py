@@ -140,7 +140,6 @@ def submit(
     from .layout import check_ext
     from .output import prepare_out_dir
     from .templates import templates_from_options
-
     from .wire import NAMES as API_NAMES
 
     say = _say(quiet)
