@@ -27,8 +27,8 @@ from typing import IO, TYPE_CHECKING, Any
 from ..manifest import latest_entries
 from ..output import OutputWriter
 from .api import BatchCalls
-from .itemfiles import BatchInfo, outcome_of, write_item
-from .journal import WORK_DIR, FileRecord, Journal, read_journal
+from .itemfiles import BatchInfo, Outcome, outcome_of, write_items
+from .journal import WORK_DIR, FileRecord, ItemRecord, Journal, read_journal
 from .submit import QUEUE_FULL
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 READ_LINES = 256  # result lines read per trip to a thread
+WRITE_ITEMS = 256  # items written per trip to the I/O thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,28 +114,30 @@ async def _collect_batch(
         batch.id, batch.status, record.model, out_dir, keep_reasoning=settings.keep_reasoning, errors=errors
     )
     seen: set[str] = set()
+    pending: list[Outcome] = []
+
+    async def write(item: ItemRecord, line: dict[str, Any] | None) -> None:
+        if item.id in done:
+            result.unchanged += 1
+            return
+        outcome = outcome_of(item, line, info)
+        result.statuses[outcome.entry["status"]] += 1
+        pending.append(outcome)
+        if len(pending) >= WRITE_ITEMS:
+            await write_items(writer, pending)
+            pending.clear()
+
     async with OutputWriter(out_dir) as writer:
         for path in downloads:
             async for line in _lines(path):
                 item = record.items.get(str(line.get("custom_id")))
-                if item is None or item.id in seen:
-                    continue  # not ours, or a line the server repeated
-                seen.add(item.id)
-                if item.id in done:
-                    result.unchanged += 1
-                    continue
-                outcome = outcome_of(item, line, info)
-                await write_item(writer, outcome)
-                result.statuses[outcome.entry["status"]] += 1
+                if item is not None and item.id not in seen:  # ours, and not a line the server repeated
+                    seen.add(item.id)
+                    await write(item, line)
         for item in record.items.values():
-            if item.id in seen:
-                continue
-            if item.id in done:
-                result.unchanged += 1
-                continue
-            outcome = outcome_of(item, None, info)
-            await write_item(writer, outcome)
-            result.statuses[outcome.entry["status"]] += 1
+            if item.id not in seen:
+                await write(item, None)
+        await write_items(writer, pending)
     await asyncio.to_thread(journal.event, "collected", record, batch_id=batch.id, status=batch.status)
     for path in downloads:
         with contextlib.suppress(FileNotFoundError):
