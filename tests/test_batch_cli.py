@@ -460,3 +460,20 @@ def test_batch_commands_take_the_out_dir_lock_and_the_endpoint_from_the_environm
             assert refused.exit_code == 2 and "already running in this out-dir" in refused.stderr, argv
     collected = CliRunner().invoke(app, ["batch", "collect", str(out)], env=env)
     assert collected.exit_code == 0 and (out / "a.txt").exists()
+
+
+def test_an_interrupted_create_is_found_past_the_first_page_of_batches(
+    start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim(batch_faults=(parse_batch_fault("create-drop,times=1"),))
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "first"}])
+    out = tmp_path / "out"
+    assert batch("submit", str(prompts), "-o", str(out), "--max-retries", "0", sim=sim).exit_code == 1
+    upload = uploads(sim)[0]
+    create = json.dumps({"input_file_id": upload.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"})
+    for _ in range(150):  # other jobs' batches, created since: ours is on the second page now
+        assert sim.batch_api.answer("POST", "/v1/batches", {}, create.encode())[0] == 200
+    again = batch("submit", str(prompts), "-o", str(out), sim=sim)
+    assert again.exit_code == 0, again.stderr
+    ours = [b for b in sim.batch_api.batches.values() if (b.metadata or {}).get("streamdump_key")]
+    assert len(ours) == 1 and len(sim.batch_api.batches) == 151

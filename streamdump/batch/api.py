@@ -67,7 +67,11 @@ class BatchCalls:
     # -- uploads --------------------------------------------------------------------------------
     async def find_upload(self, record: FileRecord) -> FileObject | None:
         """Our upload of this file, by its name (which carries the key and the digest) and size."""
+        seen: set[str] = set()
         async for stored in self.client.files.list(purpose="batch"):
+            if stored.id in seen:
+                return None  # a server that ignores `after` serves the same page again: stop there
+            seen.add(stored.id)
             if stored.filename == record.name and stored.bytes == record.bytes:
                 return stored
         return None
@@ -89,11 +93,13 @@ class BatchCalls:
     async def find_batch(self, record: FileRecord) -> Batch | None:
         """The batch made of this file, by the metadata we set on it (newest first, back to when we asked)."""
         since = (record.creating_since or 0.0) - SEARCH_MARGIN
+        seen: set[str] = set()
         async for batch in self.client.batches.list(limit=100):
             if (batch.metadata or {}).get("streamdump_key") == record.key:
                 return batch
-            if batch.created_at < since:
-                return None
+            if batch.created_at < since or batch.id in seen:
+                return None  # older than our request, or a server that ignores `after`
+            seen.add(batch.id)
         return None
 
     async def create(self, record: FileRecord, *, search_first: bool) -> Batch:
