@@ -25,8 +25,9 @@ import math
 import time
 from typing import Any
 
+from .chat import prompt_of as _prompt_of
 from .script import count_tokens_roughly, response_pieces
-from .server import SimConfig, _prompt_of
+from .state import SimConfig
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024

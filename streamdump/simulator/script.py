@@ -46,6 +46,7 @@ KINDS = frozenset(
         "linger",
         "refuse",
         "single-choice",
+        "failed",
     }
 )
 _FLOAT_KEYS = frozenset({"rate", "retry_after", "retry_after_ms", "retry_after_date", "ping"})
@@ -105,6 +106,7 @@ class Fault:
     rate: float = 1.0
     after: int = 0
     params: dict[str, float] = field(default_factory=dict)
+    code: str | None = None  # the error code an sse-error or failed fault sends
 
     def applies(self, prompt: str, nth: int) -> bool:
         """Does this rule hit the ``nth`` request (1-based) carrying ``prompt``?"""
@@ -143,8 +145,8 @@ def parse_fault(spec: str) -> Fault:
         if not sep:
             raise ValueError(f"fault option {item!r} should be key=value")
         try:
-            if key == "match":
-                options["match"] = raw
+            if key in ("match", "code"):
+                options[key] = raw
             elif key in _INT_KEYS:
                 options[key] = int(raw)
             elif key in _FLOAT_KEYS:
