@@ -41,7 +41,7 @@ from .script import count_tokens_roughly
 
 MIN_OUTPUT_TOKENS = 16  # OpenAI refuses a smaller max_output_tokens
 MOVED = {"messages": "input", "max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
-UNKNOWN = ("n", "stream_options")  # chat parameters the Responses API has no use for
+UNKNOWN = ("n",)  # chat parameters the Responses API does not know
 FAILED_MESSAGE = "simulated failure"
 ERROR_MESSAGE = "simulated mid-stream error"
 # A reasoning item's events: part added, delta, text done, part done, and the part's type.
@@ -96,11 +96,12 @@ def check(body: dict[str, Any]) -> Problem | None:
                 f"'{moved}'. Try again with the new parameter."
             )
             return Problem(message, param=name, code="unsupported_parameter")
-    for name in UNKNOWN:
-        if name == "stream_options" and isinstance(body.get(name), dict) and "include_usage" not in body[name]:
-            continue  # the Responses API has stream_options too, without include_usage
-        if name in body:
-            return Problem(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+    unknown = [name for name in UNKNOWN if name in body]
+    options = body.get("stream_options")
+    if isinstance(options, dict) and "include_usage" in options:  # its stream_options has no such key
+        unknown.append("stream_options.include_usage")
+    if unknown:
+        return Problem(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter")
     limit = body.get("max_output_tokens")
     if isinstance(limit, int) and limit < MIN_OUTPUT_TOKENS:
         message = (
