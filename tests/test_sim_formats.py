@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -15,7 +18,9 @@ from openai.types import Completion, CompletionChoice
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
+from typer.testing import CliRunner
 
+from streamdump.cli import app
 from streamdump.simulator import Simulator, parse_fault
 from streamdump.simulator.replies import REFUSAL, answer_pieces, tool_arguments
 from streamdump.simulator.script import response_pieces
@@ -290,6 +295,11 @@ def test_a_non_streamed_responses_request_gets_a_response(start_sim: Callable[..
             "unknown_parameter",
         ),
         ({"input": "x", "max_output_tokens": 5}, "max_output_tokens", "integer_below_min_value"),
+        (
+            {"input": "x", "tools": [{"type": "function", "function": {"name": "chat_shape"}}]},
+            "tools[0].name",
+            "missing_required_parameter",
+        ),
     ],
 )
 def test_responses_refuses_what_openai_refuses(sim: Simulator, body: dict[str, Any], param: str, code: str) -> None:
@@ -460,3 +470,49 @@ def test_chat_failed_fault_is_an_error_event_with_its_code(start_sim: Callable[.
     sim = start_sim(["failed,after=1,code=invalid_prompt"])
     reply = post(sim, "/chat/completions", {"messages": [{"role": "user", "content": "x"}], "stream": True})
     assert json.loads(sse(reply)[-1][1])["error"]["code"] == "invalid_prompt"
+
+
+# -- the simulate command -------------------------------------------------------------------------
+def test_simulate_passes_its_format_switches_on() -> None:
+    switches = ["--model", "a", "--model", "b", "--zero-usage", "--responses-data-only"]
+    switches += ["--responses-reasoning", "text", "--reasoning", "1", "--length", "3"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamdump",
+            "simulate",
+            "--port",
+            "0",
+            "--ttft",
+            "0",
+            "--tokens-per-second",
+            "0",
+            *switches,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        url = re.search(r"http://\S+/v1", proc.stderr.readline())
+        assert url is not None
+        base = url.group(0)
+        assert [m["id"] for m in httpx2.get(base + "/models").json()["data"]] == ["a", "b"]
+        assert httpx2.post(base + "/responses", json={"model": "c", "input": "x"}).status_code == 404
+        reply = httpx2.post(base + "/responses", json={"model": "a", "input": "x", "stream": True})
+        events = sse(reply)
+        assert events[-1] == (None, b"[DONE]") and all(name is None for name, _ in events)
+        last = EVENT.validate_json(events[-2][1])
+        assert last.type == "response.completed" and last.response.usage.output_tokens == 0
+        assert "response.reasoning_text.delta" in [EVENT.validate_json(data).type for _, data in events[:-1]]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_simulate_refuses_an_unknown_responses_reasoning() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--responses-reasoning", "loud"])
+    assert result.exit_code == 2 and "--responses-reasoning" in result.stderr

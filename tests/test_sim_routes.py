@@ -146,17 +146,25 @@ def test_a_rehearsal_catches_a_base_url_without_v1(sim: Simulator, run_cli: Call
 
 # -- the fast simulator --------------------------------------------------------------------------
 @pytest.fixture
-def fast() -> Iterator[FastSimulator]:
-    sim = FastSimulator(SimConfig(tokens_per_second=0, ttft=0, length=4))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(sim.start(), loop).result(timeout=10)
-    yield sim
-    asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
-    loop.close()
+def start_fast() -> Iterator[Callable[..., FastSimulator]]:
+    """start_fast(**config) -> a FastSimulator serving from its own thread."""
+    started: list[tuple[FastSimulator, asyncio.AbstractEventLoop, threading.Thread]] = []
+
+    def start(**config: Any) -> FastSimulator:
+        sim = FastSimulator(SimConfig(**{"tokens_per_second": 0, "ttft": 0, "length": 4, **config}))
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(sim.start(), loop).result(timeout=10)
+        started.append((sim, loop, thread))
+        return sim
+
+    yield start
+    for sim, loop, thread in started:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 @pytest.mark.parametrize(
@@ -168,8 +176,9 @@ def fast() -> Iterator[FastSimulator]:
     ],
 )
 def test_the_fast_simulator_is_as_strict(
-    fast: FastSimulator, method: str, path: str, status: int, allow: str | None
+    start_fast: Callable[..., FastSimulator], method: str, path: str, status: int, allow: str | None
 ) -> None:
+    fast = start_fast()
     reply = httpx2.request(method, f"http://127.0.0.1:{fast.port}{path}", json={"stream": True}, timeout=10)
     assert reply.status_code == status
     assert reply.headers.get("allow") == allow
@@ -177,3 +186,13 @@ def test_the_fast_simulator_is_as_strict(
     assert fast.requests == 0
     body = {"stream": True, "messages": [{"role": "user", "content": "x"}]}
     assert httpx2.post(fast.base_url + "/chat/completions", json=body, timeout=10).status_code == 200
+
+
+def test_the_fast_simulator_serves_only_the_models_it_is_told(start_fast: Callable[..., FastSimulator]) -> None:
+    fast = start_fast(models=("base-7b",))
+    body = {"stream": True, "messages": [{"role": "user", "content": "x"}]}
+    wrong = httpx2.post(fast.base_url + "/chat/completions", json={"model": "gpt-9", **body}, timeout=10)
+    assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "model_not_found"
+    right = httpx2.post(fast.base_url + "/chat/completions", json={"model": "base-7b", **body}, timeout=10)
+    assert right.status_code == 200 and fast.requests == 1
+    assert [m["id"] for m in httpx2.get(fast.base_url + "/models").json()["data"]] == ["base-7b"]

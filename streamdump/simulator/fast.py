@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .chat import prompt_of as _prompt_of
-from .http import MAX_BODY, error_body, invalid_method, invalid_url, json_response
+from .http import MAX_BODY, error_body, invalid_method, invalid_url, json_response, model_not_found
 from .routes import Miss, RouteTable
 from .script import count_tokens_roughly, response_pieces
 from .state import SimConfig
@@ -227,8 +227,11 @@ class FastSimulator:
         found.handler(conn, raw)
 
     def _models(self, conn: _Connection, raw: bytes) -> None:
-        model = {"id": self.config.model, "object": "model", "created": 0, "owned_by": "streamdump"}
-        conn.write(json_response(200, {"object": "list", "data": [model]}))
+        models = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "streamdump"}
+            for name in self.config.models or (self.config.model,)
+        ]
+        conn.write(json_response(200, {"object": "list", "data": models}))
 
     def _stats(self, conn: _Connection, raw: bytes) -> None:
         conn.write(json_response(200, self.stats_json()))
@@ -243,6 +246,9 @@ class FastSimulator:
             body = None
         if not isinstance(body, dict) or not body.get("stream"):
             conn.write(json_response(400, error_body("the fast simulator answers streamed chat completions only")))
+            return
+        if self.config.models and body.get("model") not in self.config.models:
+            conn.write(json_response(404, model_not_found(body.get("model"))))
             return
         self.requests += 1
         self._start_stream(conn, body)

@@ -102,6 +102,11 @@ def check(body: dict[str, Any]) -> Problem | None:
         unknown.append("stream_options.include_usage")
     if unknown:
         return Problem(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter")
+    for number, tool in enumerate(body.get("tools") or []):
+        if isinstance(tool, dict) and tool.get("type") == "function" and not isinstance(tool.get("name"), str):
+            # Chat's shape, {"type": "function", "function": {"name": ...}}, lands here.
+            param = f"tools[{number}].name"
+            return Problem(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
     limit = body.get("max_output_tokens")
     if isinstance(limit, int) and limit < MIN_OUTPUT_TOKENS:
         message = (
