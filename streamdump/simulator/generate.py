@@ -63,7 +63,7 @@ async def _serve(ex: Exchange, wire: Format) -> bool:
         stats.rate_limited += 1
         limit_headers["x-ratelimit-remaining-requests"] = "0"
         limit_headers["Retry-After"] = limit_headers["x-ratelimit-reset-requests"].rstrip("s")
-        payload = error_body("simulated rate limit", type="requests", code="rate_limit_exceeded")
+        payload = {"error": {"message": "simulated rate limit", "type": "requests"}}
         return await ex.json(429, payload, {**request_id, **limit_headers})
     if config.reject_stream_options and "stream_options" in body:
         record.fault = "stream_options"
@@ -90,4 +90,5 @@ async def _status_fault(ex: Exchange, fault: Fault, headers: dict[str, str]) -> 
     if "retry_after_date" in fault.params:
         extra["Retry-After"] = email.utils.formatdate(time.time() + fault.params["retry_after_date"], usegmt=True)
     kind = "rate_limit_exceeded" if status == 429 else "invalid_request_error" if status < 500 else "server_error"
-    return await ex.json(status, error_body(f"simulated {status}", type=kind, code=fault.code or status), extra)
+    payload = {"error": {"message": f"simulated {status}", "type": kind, "code": fault.code or status}}
+    return await ex.json(status, payload, extra)
