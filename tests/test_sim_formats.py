@@ -395,10 +395,11 @@ def test_completions_finish_reasons(
     start_sim: Callable[..., Simulator], faults: tuple[str, ...], body: dict[str, Any], finish: str, pieces: int
 ) -> None:
     sim = start_sim(faults, reasoning=2)
-    chunks = completion_chunks(sim, {"prompt": "p", **body})
+    chunks = completion_chunks(sim, {"prompt": "p", "stream_options": {"include_usage": True}, **body})
     texts = [c.text for chunk in chunks for c in chunk.choices if not c.finish_reason]
     assert texts == response_pieces("p", length=LENGTH)[:pieces]
-    assert [c.finish_reason for c in chunks[-1].choices] == [finish]
+    assert [c.finish_reason for c in chunks[-2].choices] == [finish]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == pieces
 
 
 def test_completions_error_events(start_sim: Callable[..., Simulator]) -> None:

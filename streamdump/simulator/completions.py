@@ -53,9 +53,8 @@ def _choices(generation: Generation) -> list[Choice]:
     return choices
 
 
-def usage(generation: Generation, choices: list[Choice]) -> dict[str, Any]:
+def usage(generation: Generation, completion: int) -> dict[str, Any]:
     prompt_tokens = sum(count_tokens_roughly(text) for text in _prompts(generation.body) or [])
-    completion = sum(choice.tokens for choice in choices)
     if generation.config.zero_usage:
         prompt_tokens = completion = 0
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion}
@@ -94,7 +93,8 @@ def stream(generation: Generation) -> list[Event]:
     events.append(LINGER)
     options = generation.body.get("stream_options")
     if generation.config.usage and isinstance(options, dict) and options.get("include_usage"):
-        events.append(Event(chunk([], usage(generation, choices))))
+        sent = sum(event.piece for event in events)  # a content filter cuts the count too
+        events.append(Event(chunk([], usage(generation, sent))))
     events.append(DONE)
     return events
 
@@ -109,7 +109,7 @@ def complete(generation: Generation) -> dict[str, Any]:
         "choices": [
             {"index": c.index, "text": "".join(c.content), "logprobs": None, "finish_reason": c.finish} for c in choices
         ],
-        "usage": usage(generation, choices),
+        "usage": usage(generation, sum(choice.tokens for choice in choices)),
     }
 
 
