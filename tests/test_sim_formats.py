@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
@@ -26,9 +27,10 @@ from streamdump.simulator.replies import REFUSAL, answer_pieces, tool_arguments
 from streamdump.simulator.script import response_pieces
 from streamdump.sse import EventDecoder
 
-from support import LENGTH, expected_choice, expected_reasoning, expected_text
+from support import LENGTH, Ran, expected_choice, expected_reasoning, expected_text, write_jsonl
 
 EVENT = TypeAdapter(ResponseStreamEvent)
+FAST_RETRY = ("--backoff-base", "0.01", "--backoff-max", "0.02", "--max-retries", "2")
 TOOLS = [
     {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}},
     {"type": "function", "name": "save"},
@@ -517,3 +519,63 @@ def test_simulate_passes_its_format_switches_on() -> None:
 def test_simulate_refuses_an_unknown_responses_reasoning() -> None:
     result = CliRunner().invoke(app, ["simulate", "--responses-reasoning", "loud"])
     assert result.exit_code == 2 and "--responses-reasoning" in result.stderr
+
+
+# -- through the CLI ------------------------------------------------------------------------------
+@pytest.mark.parametrize("data_only", [False, True])
+def test_a_responses_run_against_the_simulator(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path, data_only: bool
+) -> None:
+    sim = start_sim(
+        ["refuse,match=refuse", "failed,match=bad,code=invalid_prompt", "failed,match=flaky,times=1,after=1"],
+        reasoning=2,
+        length=20,
+        responses_data_only=data_only,
+    )
+    rows = [
+        {"id": "plain", "prompt": "hello", "system": "be brief"},
+        {"id": "tools", "prompt": "t", "params": {"tools": TOOLS[:1]}},
+        {"id": "refuse", "prompt": "refuse me"},
+        {"id": "short", "prompt": "short", "params": {"max_output_tokens": 16}},
+        {"id": "bad", "prompt": "bad prompt"},
+        {"id": "flaky", "prompt": "flaky"},
+    ]
+    ran = run_cli(write_jsonl(tmp_path / "p.jsonl", rows), "--api", "responses", *FAST_RETRY, sim=sim)
+    assert ran.exit_code == 1, ran.stderr
+    entries = ran.by_id()
+    assert {key: entry["status"] for key, entry in entries.items()} == {
+        "plain": "ok",
+        "tools": "ok",
+        "refuse": "refused",
+        "short": "ok",
+        "bad": "failed",
+        "flaky": "ok",
+    }
+    assert (ran.out / "plain.txt").read_text() == expected_text("hello", 20)
+    assert (ran.out / "plain.reasoning.txt").read_text() == expected_reasoning("hello", 2)
+    assert entries["plain"]["usage"]["prompt_tokens"] == 3
+    assert entries["short"]["finish_reason"] == "length" and entries["tools"]["finish_reason"] == "tool_calls"
+    (call,) = json.loads((ran.out / "tools.tool_calls.json").read_text())
+    assert (call["name"], call["arguments"]) == ("lookup", tool_arguments("t", "lookup", 0))
+    assert entries["bad"]["error"]["code"] == "invalid_prompt"
+    assert [r.prompt for r in sim.stats.requests].count("bad prompt") == 1  # the request was at fault
+    assert [r.prompt for r in sim.stats.requests].count("flaky") == 2  # a server error: asked again
+    assert {r.path for r in sim.stats.requests} == {"/v1/responses"}
+
+
+def test_a_completions_run_against_the_simulator(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    sim = start_sim(["truncate,match=cut,times=1,after=3"], reasoning=2)
+    rows = [
+        {"id": "two", "prompt": "two", "params": {"n": 2}},
+        {"id": "short", "prompt": "short", "params": {"max_tokens": 3}},
+        {"id": "cut", "prompt": "cut"},
+    ]
+    ran = run_cli(write_jsonl(tmp_path / "p.jsonl", rows), "--api", "completions", *FAST_RETRY, sim=sim)
+    assert ran.exit_code == 0, ran.stderr
+    assert [(ran.out / f"two.{k}.txt").read_text() for k in (1, 2)] == [expected_choice("two", k) for k in (0, 1)]
+    assert (ran.out / "short.txt").read_text() == "".join(response_pieces("short", length=LENGTH)[:3])
+    assert ran.by_id()["short"]["finish_reason"] == "length"
+    assert (ran.out / "cut.txt").read_text() == expected_text("cut")
+    assert {r.path for r in sim.stats.requests} == {"/v1/completions"} and len(sim.stats.requests) == 4
