@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .formats import Event
-from .http import Request, error_body, json_response, multibyte_cut
+from .http import Request, json_response, multibyte_cut
 from .script import Fault
 
 if TYPE_CHECKING:
@@ -48,11 +48,6 @@ class Exchange:
         self.writer.write(json_response(status, payload, headers))
         await self.writer.drain()
         return True
-
-    async def error(
-        self, status: int, message: str, *, type: str = "invalid_request_error", code: str | int | None = None
-    ) -> bool:
-        return await self.json(status, error_body(message, type=type, code=code))
 
     # -- streams ------------------------------------------------------------------------------
     async def play(self, events: list[Event], fault: Fault | None, headers: dict[str, str]) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import chat, completions, responses
 from .exchange import Closed, Exchange
+from .formats import Format
 from .generate import Handler, generation_route
 from .http import (
     MAX_BODY,
@@ -37,7 +38,16 @@ from .http import (
 from .routes import Miss, RouteTable
 from .state import SimConfig, SimRequest, SimStats
 
-__all__ = ["Handler", "SimConfig", "SimRequest", "SimStats", "Simulator", "SimulatorThread", "default_routes"]
+__all__ = [
+    "FORMATS",
+    "Handler",
+    "SimConfig",
+    "SimRequest",
+    "SimStats",
+    "Simulator",
+    "SimulatorThread",
+    "default_routes",
+]
 
 
 async def _list_models(ex: Exchange) -> bool:
@@ -60,12 +70,19 @@ async def _stats(ex: Exchange) -> bool:
     return await ex.json(200, ex.sim.stats_json())
 
 
+# The wire formats by path (a Batch API line's ``url`` names one of these).
+FORMATS: dict[str, Format] = {
+    "/v1/chat/completions": chat.FORMAT,
+    "/v1/responses": responses.FORMAT,
+    "/v1/completions": completions.FORMAT,
+}
+
+
 def default_routes() -> RouteTable[Handler]:
     """Every path the simulator serves. A new route is one line here."""
     table: RouteTable[Handler] = RouteTable()
-    table.add("POST", "/v1/chat/completions", generation_route(chat.FORMAT))
-    table.add("POST", "/v1/responses", generation_route(responses.FORMAT))
-    table.add("POST", "/v1/completions", generation_route(completions.FORMAT))
+    for path, wire in FORMATS.items():
+        table.add("POST", path, generation_route(wire))
     table.add("GET", "/v1/models", _list_models)
     table.add("GET", "/v1/models/{model}", _get_model)
     table.add("GET", "/_sim/stats", _stats)
