@@ -124,6 +124,42 @@ def test_the_openai_client_parses_a_responses_stream(sim: Simulator) -> None:
     assert last.type == "response.completed" and last.response.output_text == text
 
 
+@pytest.mark.parametrize(
+    ("prompt", "extra", "items"),
+    [
+        ("hello", {}, ["reasoning", "message"]),
+        ("refuse this", {}, ["reasoning", "message"]),
+        ("call", {"tools": [{**TOOLS[0], "strict": False}]}, ["reasoning", "function_call"]),
+    ],
+)
+def test_the_openai_stream_helper_accumulates_a_responses_stream(
+    start_sim: Callable[..., Simulator], prompt: str, extra: dict[str, Any], items: list[str]
+) -> None:
+    """openai's ``responses.stream`` rebuilds the response from the events and checks that items
+    keep their identity from added to done to completed: our events must add up."""
+    sim = start_sim(["refuse,match=refuse"], reasoning=2)
+
+    async def main() -> tuple[dict[str, str], Response]:
+        snapshots: dict[str, str] = {}
+        async with (
+            AsyncOpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0) as client,
+            client.responses.stream(model="sim-1", input=prompt, **extra) as stream,
+        ):
+            async for event in stream:
+                if event.type in ("response.output_text.delta", "response.function_call_arguments.delta"):
+                    snapshots[event.type] = event.snapshot
+            return snapshots, await stream.get_final_response()
+
+    snapshots, response = asyncio.run(main())
+    assert [item.type for item in response.output] == items
+    if prompt == "hello":
+        assert snapshots == {"response.output_text.delta": expected_text("hello")} == {PLAIN[4]: response.output_text}
+    elif prompt == "call":
+        assert snapshots == {"response.function_call_arguments.delta": tool_arguments("call", "lookup", 0)}
+    else:
+        assert snapshots == {} and response.output[1].content[0].refusal == REFUSAL
+
+
 def test_responses_reasoning_comes_first_as_a_summary(start_sim: Callable[..., Simulator]) -> None:
     sim = start_sim(reasoning=3)
     events = response_events(sim, {"input": "think"})
