@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from .server import Simulator
 
 MALFORMED = b"data: {this is not json\n\n"
+
+
+Handler = Callable[["Exchange"], Awaitable[bool]]  # a route: answer the exchange; False closes the connection
 
 
 class Closed(Exception):

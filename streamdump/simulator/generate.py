@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Awaitable, Callable
 
-from .exchange import Exchange
+from .exchange import Exchange, Handler
 from .formats import Format, Generation
 from .http import error_body, invalid_json, model_not_found
 from .script import Fault, pick_fault
 from .state import SimRequest
-
-Handler = Callable[[Exchange], Awaitable[bool]]
 
 
 def generation_route(wire: Format) -> Handler:

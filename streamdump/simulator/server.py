@@ -10,7 +10,9 @@ It serves exactly the paths a real server serves, under ``/v1`` (``base_url`` en
 
 Any other path gets 404 and a known path asked with another method 405, each with an
 OpenAI-style error body, so a client pointed at a wrong base URL fails here as it would there.
-Each wire format is its own module; adding a route is one line in ``default_routes``.
+Each wire format is its own module; adding a route is one line in ``default_routes``, with a
+handler ``async def handle(ex: Exchange) -> bool`` (``ex.params`` holds the path's ``{name}``
+values, ``ex.json_object()`` the body, ``await ex.json(status, payload)`` answers).
 It records every request for text and measures how many streams and connections were open at
 once, so tests and benchmarks can check the client from the server's side.
 """
@@ -22,9 +24,9 @@ import threading
 from typing import Any
 
 from . import chat, completions, responses
-from .exchange import Closed, Exchange
+from .exchange import Closed, Exchange, Handler
 from .formats import Format
-from .generate import Handler, generation_route
+from .generate import generation_route
 from .http import (
     MAX_BODY,
     TooLarge,
