@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from streamdump.cli import app
 from streamdump.lock import hold_lock
 from streamdump.simulator import Simulator
-from streamdump.simulator.batches import parse_batch_fault
+from streamdump.simulator.batch_faults import parse_batch_fault
 from streamdump.simulator.replies import REFUSAL
 from streamdump.simulator.script import response_pieces
 
@@ -291,22 +291,37 @@ def test_a_dry_run_prices_the_batch_discount(sim: Simulator, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("api", ["responses", "completions"])
-def test_responses_and_completions_go_through_batches_too(sim: Simulator, tmp_path: Path, api: str) -> None:
-    rows = [{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second", "params": {"max_output_tokens": 3}}]
-    if api == "completions":
-        rows[1]["params"] = {"max_tokens": 3}
+def test_responses_and_completions_go_through_batches_too(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path, api: str
+) -> None:
+    thinking = 0 if api == "completions" else 2
+    sim = start_sim(length=20, reasoning=thinking)
+    limit = {"responses": "max_output_tokens", "completions": "max_tokens"}[api]
+    rows = [{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "second", "params": {limit: 16}}]
     out = _submitted(sim, tmp_path, rows, "--api", api)  # type: ignore[arg-type]
     (sent,) = sim.batch_api.batches.values()
     assert sent.endpoint == f"/v1/{api}" and {line["url"] for line in sent.lines} == {f"/v1/{api}"}
     assert "stream" not in sent.lines[0]["body"] and "stream_options" not in sent.lines[0]["body"]
     col = batch("collect", str(out), sim=sim)
     assert col.exit_code == 0, col.stderr
-    assert (out / "a.txt").read_text() == expected_text("first")
-    assert (out / "b.txt").read_text() == "".join(response_pieces("second", length=12)[:3])
+    assert (out / "a.txt").read_text() == expected_text("first", 20)
+    assert (out / "b.txt").read_text() == "".join(response_pieces("second", length=20)[: 16 - thinking])
     by_id = {entry["id"]: entry for entry in col.manifest()}
     assert by_id["a"]["api"] == api and by_id["a"]["finish_reason"] == "stop"
     assert by_id["b"]["finish_reason"] == "length"
-    assert by_id["a"]["usage"]["completion_tokens"] == 12 and by_id["a"]["usage"]["source"] == "server"
+    assert by_id["a"]["usage"]["source"] == "server"
+    # The same job run live writes the same files and manifest fields, but for how it ran.
+    live = run_cli(tmp_path / "p.jsonl", "--api", api, sim=sim, out=tmp_path / "live")
+    assert live.exit_code == 0, live.stderr
+    names = sorted(p.name for p in (tmp_path / "live").iterdir() if p.suffix == ".txt")
+    assert names == sorted(p.name for p in out.iterdir() if p.suffix == ".txt")
+    for name in names:
+        assert (out / name).read_bytes() == (tmp_path / "live" / name).read_bytes(), name
+    ignore = {"via", "batch_id", "request_id", "response_id", "ended_at", "ttft_s", "duration_s"}
+    for item, entry in live.by_id().items():
+        assert {k: v for k, v in by_id[item].items() if k not in ignore} == {
+            k: v for k, v in entry.items() if k not in ignore
+        }, item
 
 
 def test_a_file_of_batch_api_lines_is_split_by_endpoint(sim: Simulator, tmp_path: Path) -> None:

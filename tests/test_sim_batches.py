@@ -15,7 +15,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from streamdump.simulator import Simulator
-from streamdump.simulator.batches import parse_batch_fault
+from streamdump.simulator.batch_faults import parse_batch_fault
 from streamdump.simulator.replies import REFUSAL
 
 from support import expected_choice, expected_reasoning, expected_text

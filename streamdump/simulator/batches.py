@@ -9,22 +9,14 @@ A batch is validated when it is created (every line JSON, ``POST`` to the batch'
 unique ``custom_id``, one model; at most 50,000 lines): a bad file fails the batch, as OpenAI's
 ``validating`` step does.  It then is ``in_progress`` for ``processing_seconds`` (settable, also
 while the server runs) and completes on the first look after that: each line is answered with the
-body the simulator's streams add up to (``batch_bodies``), answers in the output file, failed lines
+body its endpoint's format answers a non-streamed request with (``chat``, ``responses``,
+``completions``: the texts the streams give), answers in the output file, failed lines
 in the error file.  Time moves only when a client looks: there are no background tasks.
 
 Faults: the stream rules (``--fault``) apply to each line as to a request (``status=CODE`` fails
 the line with that status, ``refuse`` and ``content-filter`` change its answer, ``single-choice``
-drops ``n``); the batch rules (``--batch-fault``) apply to whole batches and to the two writes::
-
-    expire[,after=K]   the batch expires: K lines answered, the rest batch_expired (error file)
-    fail               the batch fails validation
-    token-limit        the batch fails with token_limit_exceeded (the provider's queue is full)
-    upload-drop        store the uploaded file, then close the connection without answering
-    create-drop        create the batch, then close the connection without answering
-    upload-hang, create-hang   the same, but hold the connection open, never answering
-    status=CODE        answer every files and batches call with CODE (401, 503, ...) instead
-
-    keys: match=TEXT (a batch, or an upload, with a line containing TEXT), times=K (the first K hits)
+drops ``n``); the batch rules (``--batch-fault``, see ``batch_faults``) apply to whole batches,
+to the two writes (upload, create) and to every call.
 """
 
 from __future__ import annotations
@@ -38,58 +30,35 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .batch_bodies import ENDPOINTS, answer_body, prompt_of
-from .replies import Style
-from .script import Fault, pick_fault
+from .batch_faults import BATCH_FAULT_KINDS, CALL_FAULTS, CREATE_FAULTS, UPLOAD_FAULTS, BatchFault
+from .formats import Format, Generation
+from .http import REASONS, error_body, json_response, model_not_found
+from .script import pick_fault
 
 if TYPE_CHECKING:
-    from .server import SimConfig
+    from .state import SimConfig
 
 MAX_REQUESTS = 50_000
+# Stream faults that change what a line answers (the others break a transport a batch does not have).
+ANSWER_FAULTS = frozenset({"refuse", "content-filter", "single-choice", "failed"})
+BATCH_ROUTES = (
+    ("POST", "/v1/files"),
+    ("GET", "/v1/files"),
+    ("GET", "/v1/files/{file_id}"),
+    ("GET", "/v1/files/{file_id}/content"),
+    ("POST", "/v1/batches"),
+    ("GET", "/v1/batches"),
+    ("GET", "/v1/batches/{batch_id}"),
+    ("POST", "/v1/batches/{batch_id}/cancel"),
+)
 WINDOW = 24 * 3600
-_UPLOAD_FAULTS = frozenset({"upload-drop", "upload-hang"})
-_CREATE_FAULTS = frozenset({"create-drop", "create-hang"})
-BATCH_FAULT_KINDS = frozenset({"expire", "fail", "token-limit", "status"}) | _UPLOAD_FAULTS | _CREATE_FAULTS
 HANG = 3600.0  # seconds a hanging answer waits (the simulator's stop ends it sooner)
-_CALL_FAULTS = frozenset({"status"})
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _ROUTE = re.compile(r"(?:/v1)?/(files|batches)(?:/([^/]+))?(?:/(content|cancel))?/?")
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found"}
-
-
-@dataclass(frozen=True, slots=True)
-class BatchFault:
-    kind: str
-    match: str | None = None
-    times: int | None = None
-    after: int = 0
-    status: int = 500
-
-
-def parse_batch_fault(spec: str) -> BatchFault:
-    """Parse one ``--batch-fault`` rule. Raises ValueError with a readable message."""
-    head, *rest = [part.strip() for part in spec.split(",")]
-    kind, _, value = head.lower().partition("=")
-    if kind not in BATCH_FAULT_KINDS:
-        raise ValueError(f"unknown batch fault {kind!r}; expected one of {', '.join(sorted(BATCH_FAULT_KINDS))}")
-    options: dict[str, Any] = {}
-    if kind == "status":
-        if not value.isdigit() or not 400 <= int(value) <= 599:
-            raise ValueError("batch fault status needs an HTTP error code, as in status=503")
-        options["status"] = int(value)
-    for item in rest:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in ("match", "times", "after"):
-            raise ValueError(f"batch fault option {item!r}: expected match=TEXT, times=K or after=K")
-        try:
-            options[key] = raw if key == "match" else int(raw)
-        except ValueError:
-            raise ValueError(f"batch fault option {key}: {raw!r} is not a whole number") from None
-    return BatchFault(kind, **options)
 
 
 @dataclass(slots=True)
@@ -163,42 +132,19 @@ class BatchApi:
     """The files and batches of one simulator, kept in memory."""
 
     def __init__(
-        self,
-        *,
-        processing_seconds: float = 0.0,
-        faults: tuple[BatchFault, ...] = (),
-        line_faults: tuple[Fault, ...] = (),
-        style: Style | None = None,
-        model: str = "sim-1",
-        clock: Callable[[], float] = time.time,
+        self, config: SimConfig, formats: Mapping[str, Format], *, clock: Callable[[], float] = time.time
     ) -> None:
-        self.processing_seconds = processing_seconds
-        self.faults = faults
-        self.line_faults = line_faults
-        self.style = style or Style()
-        self.model = model
+        self.config = config
+        self.formats = formats  # endpoint -> the wire format that answers its lines
+        self.processing_seconds = config.batch_seconds  # settable while the server runs
+        self.faults = config.batch_faults
         self.clock = clock
         self.files: dict[str, StoredFile] = {}
         self.batches: dict[str, SimBatch] = {}
         self._ids = itertools.count(1)
         self._hits: dict[int, int] = {}  # batch fault rule (its index) -> how often it applied
         self._seen: dict[str, int] = {}  # prompt -> lines answered with it, for the line faults' `times`
-
-    @classmethod
-    def from_config(cls, config: SimConfig) -> BatchApi:
-        style = Style(
-            length=config.length,
-            seed=config.seed,
-            reasoning=config.reasoning,
-            reasoning_field=config.reasoning_field,
-        )
-        return cls(
-            processing_seconds=config.batch_seconds,
-            faults=config.batch_faults,
-            line_faults=config.faults,
-            style=style,
-            model=config.model,
-        )
+        self._lines = itertools.count(1)  # lines answered, for their ids
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -215,13 +161,13 @@ class BatchApi:
                 await asyncio.sleep(HANG)
             writer.transport.abort()
             return False
-        if isinstance(payload, bytes):
-            data, kind = payload, "application/octet-stream"
+        request_id = {"x-request-id": f"req_simbatch_{next(self._ids)}"}
+        if isinstance(payload, bytes):  # a file's content
+            head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "Content-Type: application/octet-stream"]
+            head += [f"Content-Length: {len(payload)}", f"x-request-id: {request_id['x-request-id']}"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
         else:
-            data, kind = json.dumps(payload, ensure_ascii=False).encode(), "application/json"
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {kind}"]
-        head += [f"Content-Length: {len(data)}", f"x-request-id: req_simbatch_{next(self._ids)}"]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+            writer.write(json_response(status, payload, request_id))
         await writer.drain()
         return True
 
@@ -232,7 +178,7 @@ class BatchApi:
         match = _ROUTE.fullmatch(path)
         assert match is not None
         kind, ident, action = match.groups()
-        fault = self._fault_hit(_CALL_FAULTS, [raw])
+        fault = self._fault_hit(CALL_FAULTS, [raw])
         if fault is not None:
             error = {"message": f"simulated {fault.status}", "type": "server_error", "code": None}
             return fault.status, {"error": error}, None
@@ -254,7 +200,7 @@ class BatchApi:
     ) -> tuple[int, Any, str | None]:
         if method == "POST" and ident is None:
             stored = self._upload(headers.get("content-type", ""), raw)
-            return 200, stored.to_json(), _then(self._fault_hit(_UPLOAD_FAULTS, [stored.data]))
+            return 200, stored.to_json(), _then(self._fault_hit(UPLOAD_FAULTS, [stored.data]))
         if method == "GET" and ident is None:
             files = [f for f in self.files.values() if query.get("purpose") in (None, f.purpose)]
             return 200, _page([f.to_json() for f in files], query, default_limit=10_000), None
@@ -271,7 +217,7 @@ class BatchApi:
             return (
                 200,
                 batch.to_json(),
-                _then(batch.fault if batch.fault is not None and batch.fault.kind in _CREATE_FAULTS else None),
+                _then(batch.fault if batch.fault is not None and batch.fault.kind in CREATE_FAULTS else None),
             )
         if method == "GET" and ident is None:
             for batch in self.batches.values():
@@ -327,8 +273,8 @@ class BatchApi:
         if not isinstance(request, dict):
             raise _Refused(400, "body is not a JSON object")
         endpoint = request.get("endpoint")
-        if endpoint not in ENDPOINTS:
-            raise _Refused(400, f"Invalid endpoint {endpoint!r}: the simulator serves {', '.join(ENDPOINTS)}")
+        if not isinstance(endpoint, str) or endpoint not in self.formats:
+            raise _Refused(400, f"Invalid endpoint {endpoint!r}: the simulator serves {', '.join(self.formats)}")
         if request.get("completion_window") != "24h":
             raise _Refused(400, "completion_window must be '24h'")
         metadata = request.get("metadata")
@@ -340,7 +286,7 @@ class BatchApi:
         lines, errors, model = _validate(stored.data, endpoint)
         ident = f"batch_sim{next(self._ids):06d}"
         batch = SimBatch(ident, endpoint, stored.id, metadata, self.clock(), lines, model, errors=errors)
-        batch.fault = self._fault_hit(BATCH_FAULT_KINDS - _UPLOAD_FAULTS - _CALL_FAULTS, [stored.data])
+        batch.fault = self._fault_hit(BATCH_FAULT_KINDS - UPLOAD_FAULTS - CALL_FAULTS, [stored.data])
         self.batches[ident] = batch
         return batch
 
@@ -421,34 +367,32 @@ class BatchApi:
         batch.status = status
 
     def _answer_line(self, batch: SimBatch, number: int, line: dict[str, Any]) -> tuple[bytes, bool]:
+        """One result line, and whether it succeeded: the format's own non-streamed answer."""
         body = line["body"]
-        prompt = prompt_of(batch.endpoint, body)
+        wire = self.formats[batch.endpoint]
+        prompt = wire.prompt(body)
         nth = self._seen.get(prompt, 0) + 1
         self._seen[prompt] = nth
-        fault = pick_fault(list(self.line_faults), prompt, nth)
+        fault = pick_fault(list(self.config.faults), prompt, nth)
         request_id = f"req_simbatch_{batch.id[9:]}_{number}"
         result: dict[str, Any] = {"id": _line_id(batch, number), "custom_id": line["custom_id"], "error": None}
+
+        def failed(status: int, error: dict[str, Any]) -> tuple[bytes, bool]:
+            result["response"] = {"status_code": status, "request_id": request_id, "body": error}
+            return _jsonl(result), False
+
         if fault is not None and fault.kind == "status":
             status = int(fault.value or 500)
-            error = {"message": f"simulated {status}", "type": "invalid_request_error", "param": None, "code": None}
-            result["response"] = {"status_code": status, "request_id": request_id, "body": {"error": error}}
-            return _jsonl(result), False
-        kind = fault.kind if fault is not None else None
-        style = self.style
-        if kind == "refuse":
-            style = Style(style.length, style.seed, style.reasoning, style.reasoning_field, refuse=True)
-        if kind == "single-choice":
-            body = {**body, "n": 1}
-        answer = answer_body(
-            batch.endpoint,
-            body,
-            style,
-            response_id=f"simbatch{batch.id[9:]}x{number}",
-            created=int(self.clock()),
-            model=str(body.get("model") or self.model),
-            cut=fault.after if kind == "content-filter" and fault is not None else None,
-        )
-        result["response"] = {"status_code": 200, "request_id": request_id, "body": answer}
+            return failed(status, error_body(f"simulated {status}", code=fault.code or status))
+        if self.config.models and body.get("model") not in self.config.models:
+            return failed(404, model_not_found(body.get("model")))
+        problem = wire.check(body)
+        if problem is not None:
+            return failed(400, error_body(problem.message, param=problem.param, code=problem.code))
+        if fault is not None and fault.kind not in ANSWER_FAULTS:
+            fault = None  # the transport's faults (drop, stall, ...) have no place in a batch
+        generation = Generation(body, prompt, fault, self.config, next(self._lines), int(self.clock()))
+        result["response"] = {"status_code": 200, "request_id": request_id, "body": wire.complete(generation)}
         return _jsonl(result), True
 
 
