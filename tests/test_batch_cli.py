@@ -231,6 +231,8 @@ def test_a_batch_refused_for_the_queue_leaves_its_items_for_the_next_submit(
     col = batch("collect", str(out), sim=sim)
     assert "token_limit_exceeded" in col.stderr and not (out / "manifest.jsonl").exists()
     assert events(out)[-1] == "released"
+    status = batch("status", str(out), sim=sim)
+    assert status.exit_code == 1 and "released" in status.stdout and "run batch submit" in status.stdout
     again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
     assert "submitted 1 requests" in again.stderr
     assert batch("collect", str(out), sim=sim).exit_code == 0 and (out / "a.txt").exists()
