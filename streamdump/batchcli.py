@@ -277,6 +277,8 @@ def collect(
         parts.append(f"{len(result.running)} still running")
     if result.unsent:
         parts.append(f"{result.unsent} never created (run batch submit again)")
+    if result.released:
+        parts.append(f"{result.released} refused for the provider's queue (run batch submit again)")
     _exit(EXIT_OK if result.all_ok else EXIT_NOT_ALL_OK, f"streamdump: {'; '.join(parts)}")
 
 

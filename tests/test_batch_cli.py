@@ -229,6 +229,7 @@ def test_a_batch_refused_for_the_queue_leaves_its_items_for_the_next_submit(
     sim = start_sim(batch_faults=(parse_batch_fault("token-limit,times=1"),))
     out = _submitted(sim, tmp_path)
     col = batch("collect", str(out), sim=sim)
+    assert col.exit_code == 1 and "1 refused for the provider's queue" in col.stderr
     assert "token_limit_exceeded" in col.stderr and not (out / "manifest.jsonl").exists()
     assert events(out)[-1] == "released"
     status = batch("status", str(out), sim=sim)

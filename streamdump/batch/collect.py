@@ -53,13 +53,14 @@ class CollectResult:
     collected: list[tuple[str, str]] = field(default_factory=list)  # (batch id, its status)
     running: list[str] = field(default_factory=list)
     unsent: int = 0  # files an interrupted submit left without a batch
+    released: int = 0  # batches refused for the provider's queue: their items wait for the next submit
     statuses: Counter[str] = field(default_factory=Counter)  # items written, by status
     unchanged: int = 0  # items already written from their batch
 
     @property
     def all_ok(self) -> bool:
         not_ok = sum(n for status, n in self.statuses.items() if status != "ok")
-        return not self.running and not self.unsent and not_ok == 0
+        return not self.running and not self.unsent and not self.released and not_ok == 0
 
 
 async def collect(
@@ -96,10 +97,11 @@ async def _collect_batch(
 ) -> None:
     out_dir = settings.out_dir
     journal = Journal(out_dir)
-    codes = [error.code for error in (batch.errors.data or [])] if batch.errors is not None else []
-    if batch.status == "failed" and QUEUE_FULL in codes:
+    said = list(batch.errors.data or []) if batch.errors is not None else []
+    if batch.status == "failed" and any(error.code == QUEUE_FULL for error in said):
         await asyncio.to_thread(journal.event, "released", record, batch_id=batch.id, code=QUEUE_FULL)
         notify(f"streamdump: {batch.id} was refused ({QUEUE_FULL}): run batch submit to send its items again")
+        result.released += 1
         return
     downloads = []
     for file_id, kind in ((batch.output_file_id, "output"), (batch.error_file_id, "errors")):
@@ -109,7 +111,7 @@ async def _collect_batch(
             await calls.download(file_id, dest)
             downloads.append(dest)
     done = await asyncio.to_thread(_already_written, out_dir, record, batch.id)
-    errors = tuple(f"{e.code}: {e.message}" for e in (batch.errors.data or [])) if batch.errors is not None else ()
+    errors = tuple(f"{error.code}: {error.message}" for error in said)
     info = BatchInfo(
         batch.id, batch.status, record.model, out_dir, keep_reasoning=settings.keep_reasoning, errors=errors
     )

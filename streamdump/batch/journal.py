@@ -12,7 +12,7 @@ One JSON object a line, appended and fsynced, never rewritten.  A file of reques
     cancel_requested                           collected       every item of it is in the manifest
 
 Items of a file whose ``file_written`` is missing (a submit killed while writing it) are ignored.
-A torn last line (kill -9 mid-write) is skipped, as in the manifest.  The key is never recorded.
+A torn last line (kill -9 mid-write) is skipped, as in the manifest.  The API key is never recorded.
 """
 
 from __future__ import annotations
