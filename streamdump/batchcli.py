@@ -133,6 +133,7 @@ def submit(
 ) -> None:
     """Send the items of PROMPTS not yet done in DIR as Batch API batches (completion window 24h)."""
     from .batch.launch import locked
+    from .batch.report import count
     from .batch.split import Limits
     from .batch.submit import SubmitSettings
     from .batch.submit import submit as submit_batches
@@ -189,10 +190,10 @@ def submit(
     skipped = f"{result.already_done} already done, {result.in_batches} already in a batch"
     if not result.created:
         _exit(EXIT_OK, f"streamdump: nothing left to send ({skipped})")
-    batches = "batch" if len(result.created) == 1 else "batches"
     _exit(
         EXIT_OK,
-        f"streamdump: submitted {result.requests} requests in {len(result.created)} {batches} ({skipped}); "
+        f"streamdump: submitted {count(result.requests, 'request')} in {count(len(result.created), 'batch')} "
+        f"({skipped}); "
         f"collect with: streamdump batch collect {out_dir}",
     )
 
@@ -256,6 +257,7 @@ def collect(
     from .batch.collect import CollectSettings
     from .batch.collect import collect as collect_batches
     from .batch.launch import locked, require_journal
+    from .batch.report import count
 
     say = _say(quiet)
     settings = CollectSettings(
@@ -272,7 +274,7 @@ def collect(
     except SetupError as exc:
         _exit(EXIT_SETUP, f"streamdump: {exc}")
     written = ", ".join(f"{n} {status}" for status, n in sorted(result.statuses.items())) or "no new items"
-    parts = [f"{len(result.collected)} batches collected ({written}; {result.unchanged} already written)"]
+    parts = [f"{count(len(result.collected), 'batch')} collected ({written}; {result.unchanged} already written)"]
     if result.running:
         parts.append(f"{len(result.running)} still running")
     if result.unsent:
@@ -295,7 +297,7 @@ def cancel(
 ) -> None:
     """Cancel the unfinished batches (collect still writes what they finished)."""
     from .batch.launch import locked, require_journal
-    from .batch.report import cancel_batches
+    from .batch.report import cancel_batches, count
 
     say = _say(False)
     try:
@@ -306,4 +308,5 @@ def cancel(
             cancelled = _call("cancel", endpoint, policy, lambda calls: cancel_batches(out_dir, calls), notify=say)
     except SetupError as exc:
         _exit(EXIT_SETUP, f"streamdump: {exc}")
-    _exit(EXIT_OK, f"streamdump: asked {len(cancelled)} batches to cancel: {' '.join(cancelled) or '(none running)'}")
+    asked = count(len(cancelled), "batch")
+    _exit(EXIT_OK, f"streamdump: asked {asked} to cancel: {' '.join(cancelled) or '(none running)'}")

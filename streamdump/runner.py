@@ -152,8 +152,8 @@ class Runner:
             await self._skipped_results(skipped)
             if left:  # said also with --quiet: it is why the run is not all ok
                 self.progress.error(
-                    f"streamdump: {left} items are in unfinished batches (batches.jsonl): left to "
-                    "`streamdump batch collect` (--force sends them anyway)"
+                    f"streamdump: {left} {'item is' if left == 1 else 'items are'} in unfinished batches "
+                    "(batches.jsonl): left to `streamdump batch collect` (--force sends them anyway)"
                 )
         except LineError as exc:  # the checked part of the file was rewritten under us
             self.stop_run(f"the prompts file changed during the run ({exc}); nothing more is sent")

@@ -235,7 +235,7 @@ def test_a_batch_refused_for_the_queue_leaves_its_items_for_the_next_submit(
     status = batch("status", str(out), sim=sim)
     assert status.exit_code == 1 and "released" in status.stdout and "run batch submit" in status.stdout
     again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
-    assert "submitted 1 requests" in again.stderr
+    assert "submitted 1 request in 1 batch" in again.stderr
     assert batch("collect", str(out), sim=sim).exit_code == 0 and (out / "a.txt").exists()
 
 
@@ -243,7 +243,7 @@ def test_cancel_then_collect_records_the_unrun_items(start_sim: Callable[..., Si
     sim = start_sim(batch_seconds=3600)
     out = _submitted(sim, tmp_path)
     cancelled = batch("cancel", str(out), sim=sim)
-    assert cancelled.exit_code == 0 and "asked 1 batches to cancel" in cancelled.stderr
+    assert cancelled.exit_code == 0 and "asked 1 batch to cancel" in cancelled.stderr
     col = batch("collect", str(out), sim=sim)
     assert col.exit_code == 1
     assert col.manifest()[0]["error"]["type"] == "batch_cancelled"
@@ -272,7 +272,7 @@ def test_run_leaves_items_in_unfinished_batches_unless_forced(
     out = _submitted(sim, tmp_path, rows[:1])
     prompts = write_jsonl(tmp_path / "both.jsonl", rows)  # type: ignore[arg-type]
     ran = run_cli(prompts, sim=sim, out=out)
-    assert ran.exit_code == 1 and "1 items are in unfinished batches" in ran.stderr
+    assert ran.exit_code == 1 and "1 item is in unfinished batches" in ran.stderr
     assert [entry["id"] for entry in ran.manifest()] == ["z"]  # a was not paid for twice
     forced = run_cli(prompts, "--force", sim=sim, out=out)
     assert forced.exit_code == 0 and (out / "a.txt").read_text() == expected_text("first")
@@ -424,7 +424,8 @@ def test_a_batch_that_fails_validation_records_why(start_sim: Callable[..., Simu
     error = col.manifest()[0]["error"]
     assert error["type"] == "batch_failed" and "invalid_request: simulated failure" in error["message"]
     assert json.loads((out / "a.error.json").read_text())["error"] == error
-    assert "submitted 1 requests" in batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim).stderr
+    again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
+    assert "submitted 1 request in 1 batch" in again.stderr
 
 
 def test_an_input_file_lost_before_its_upload_is_written_again(sim: Simulator, tmp_path: Path) -> None:
@@ -437,7 +438,7 @@ def test_an_input_file_lost_before_its_upload_is_written_again(sim: Simulator, t
     assert not (out / ".streamdump-batch" / record["name"]).exists()
     again = batch("submit", str(tmp_path / "p.jsonl"), "-o", str(out), sim=sim)
     assert again.exit_code == 0 and "is gone before it was uploaded" in again.stderr
-    assert "submitted 1 requests" in again.stderr and events(out).count("released") == 1
+    assert "submitted 1 request in 1 batch" in again.stderr and events(out).count("released") == 1
 
 
 @pytest.mark.parametrize("hang", ["upload-hang", "create-hang"])

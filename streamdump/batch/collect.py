@@ -28,13 +28,13 @@ from ..manifest import latest_entries
 from ..output import OutputWriter
 from .api import BatchCalls
 from .itemfiles import BatchInfo, Outcome, outcome_of, write_items
-from .journal import WORK_DIR, FileRecord, ItemRecord, Journal, read_journal
+from .journal import TERMINAL, WORK_DIR, FileRecord, ItemRecord, Journal, read_journal
+from .report import count
 from .submit import QUEUE_FULL
 
 if TYPE_CHECKING:
     from openai.types import Batch
 
-TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 READ_LINES = 256  # result lines read per trip to a thread
 WRITE_ITEMS = 256  # items written per trip to the I/O thread
 
@@ -82,7 +82,8 @@ async def collect(
                 result.running.append(record.batch_id)
         if not result.running or not settings.wait:
             return result
-        notify(f"streamdump: {len(result.running)} batches still running; asking again in {delay:.0f} s")
+        running = count(len(result.running), "batch")
+        notify(f"streamdump: {running} still running; asking again in {delay:.0f} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, settings.poll_max)
 

@@ -27,6 +27,7 @@ from typing import Any
 from ..output import write_all
 
 JOURNAL = "batches.jsonl"
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})  # a batch's statuses that are final
 WORK_DIR = ".streamdump-batch"  # input files and downloads (a name no item can take: ids never start with ".")
 
 

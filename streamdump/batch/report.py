@@ -14,8 +14,7 @@ from pathlib import Path
 
 from ..manifest import load_finished
 from .api import BatchCalls
-from .collect import TERMINAL
-from .journal import FileRecord, Journal, read_journal
+from .journal import TERMINAL, FileRecord, Journal, read_journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +85,13 @@ async def batch_status(out_dir: Path, calls: BatchCalls) -> StatusReport:
                 row = dataclasses.replace(row, errors=errors)
             report.rows.append(row)
     return report
+
+
+def count(n: int, noun: str) -> str:
+    """``1 batch``, ``2 batches``, ``1 request``, ``3 requests``."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith(("ch", "s")) else f"{n} {noun}s"
 
 
 def format_status(report: StatusReport) -> str:

@@ -31,6 +31,7 @@ from ..layout import Layout
 from ..manifest import load_finished
 from .api import BatchCalls
 from .journal import WORK_DIR, FileRecord, ItemRecord, Journal, JournalState, read_journal
+from .report import count
 from .split import Group, Limits, LineTooLargeError, Splitter
 
 QUEUE_FULL = "token_limit_exceeded"
@@ -124,7 +125,7 @@ async def _send(
         await asyncio.to_thread(os.unlink, path)  # the server has it now
     result.created.append(record)
     result.requests += record.requests
-    notify(f"streamdump: {record.batch_id}: {record.requests} requests to {record.model} ({record.endpoint})")
+    notify(f"streamdump: {record.batch_id}: {count(record.requests, 'request')} to {record.model} ({record.endpoint})")
 
 
 class _OpenFile:
