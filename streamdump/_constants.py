@@ -27,3 +27,7 @@ SIGNAL_EXIT_DEADLINE = 4.5
 CLEANUP_TIMEOUT = 3.0
 # Plain progress lines (stderr not a terminal) are printed this often, in seconds.
 PROGRESS_INTERVAL = 10.0
+
+# batch collect --wait: the first wait between asks about running batches, doubling up to the last.
+BATCH_POLL_FIRST = 30.0
+BATCH_POLL_MAX = 600.0

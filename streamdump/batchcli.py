@@ -239,8 +239,10 @@ def collect(
     ] = False,
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", min=0.0, help="First wait between asks with --wait, seconds.")
-    ] = 30.0,
-    poll_max: Annotated[float, typer.Option("--poll-max", min=0.0, help="Longest wait between asks, seconds.")] = 600.0,
+    ] = C.BATCH_POLL_FIRST,
+    poll_max: Annotated[
+        float, typer.Option("--poll-max", min=0.0, help="Longest wait between asks, seconds.")
+    ] = C.BATCH_POLL_MAX,
     no_reasoning: Annotated[
         bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
     ] = False,

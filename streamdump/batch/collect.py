@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import _constants as C
 from ..manifest import latest_entries
 from ..output import OutputWriter
 from .api import BatchCalls
@@ -44,8 +45,8 @@ class CollectSettings:
     out_dir: Path
     keep_reasoning: bool = True
     wait: bool = False
-    poll_first: float = 30.0
-    poll_max: float = 600.0
+    poll_first: float = C.BATCH_POLL_FIRST
+    poll_max: float = C.BATCH_POLL_MAX
 
 
 @dataclass(slots=True)
