@@ -1,0 +1,370 @@
+"""JSON Schema for answers: load the schema file, ask for it in each wire format's way, check answers.
+
+Pure apart from ``load_schema`` reading its file.  The checking is jsonschema's (Draft 2020-12);
+this module only decides what to check against and how to say what is wrong:
+
+- ``load_schema(path)``: the ``--json-schema`` file, checked against the Draft 2020-12 meta-schema
+  (and every ``$ref`` in it resolved within the file: nothing is ever fetched);
+- ``strict_problem(schema)``: why OpenAI's strict mode would refuse it (``None``: it fits), so
+  that ``strict: true`` is sent only when the server will take it;
+- ``request_fragment(api, schema)``: the parameters that ask for it (chat: ``response_format``;
+  responses: ``text.format``; completions: nothing);
+- ``requested_check(api, params)``: the check a request's own parameters ask for (a
+  ``json_schema`` format, or ``json_object``), if any;
+- ``AnswerCheck.problem(text)``: ``None`` for a valid answer, else the first error, with its
+  JSON path.
+
+``format`` stays an annotation, as Draft 2020-12 has it by default: whether a format is checked
+would otherwise depend on which optional packages happen to be installed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from .errors import SchemaFileError
+
+APIS = ("chat", "responses", "completions")
+# Keywords OpenAI's strict mode accepts (its "Supported schemas"); anything else gets a 400.
+STRICT_KEYWORDS = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "enum",
+        "const",
+        "anyOf",
+        "$ref",
+        "$defs",
+        "definitions",
+        "description",
+        "title",
+        "pattern",
+        "format",
+        "multipleOf",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "minItems",
+        "maxItems",
+    }
+)
+STRICT_ROOT_KEYWORDS = frozenset({"$schema", "$id", "$comment"})
+STRICT_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
+STRICT_MAX_DEPTH = 10  # levels of object nesting
+STRICT_MAX_PROPERTIES = 5000  # object properties in the whole schema
+# Where subschemas sit: keyword -> how (one schema, a list of them, or a name -> schema map).
+_ONE, _LIST, _MAP = "one", "list", "map"
+_SUBSCHEMAS = {
+    "items": _ONE,
+    "additionalProperties": _ONE,
+    "not": _ONE,
+    "if": _ONE,
+    "then": _ONE,
+    "else": _ONE,
+    "contains": _ONE,
+    "propertyNames": _ONE,
+    "unevaluatedItems": _ONE,
+    "unevaluatedProperties": _ONE,
+    "anyOf": _LIST,
+    "allOf": _LIST,
+    "oneOf": _LIST,
+    "prefixItems": _LIST,
+    "properties": _MAP,
+    "patternProperties": _MAP,
+    "$defs": _MAP,
+    "definitions": _MAP,
+    "dependentSchemas": _MAP,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSchema:
+    """A schema to ask for and check answers against, as given by ``--json-schema``."""
+
+    name: str
+    schema: dict[str, Any]
+    strict: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCheck:
+    """What a complete answer must be: valid against ``schema``, or (``schema is None``) a JSON object."""
+
+    schema: dict[str, Any] | None
+    _validator: Draft202012Validator | None = field(default=None, compare=False, repr=False)
+    unusable: str | None = None  # what is wrong with ``schema`` itself, when it is not a schema
+
+    @classmethod
+    def of(cls, schema: dict[str, Any] | None) -> AnswerCheck:
+        if schema is None:
+            return cls(None)
+        unusable = schema_problem(schema)
+        if unusable is not None:
+            return cls(schema, unusable=unusable)
+        return cls(schema, Draft202012Validator(schema))
+
+    def problem(self, text: str) -> str | None:
+        """``None`` when ``text`` is a valid answer; otherwise what is wrong, starting with the JSON path."""
+        if self.unusable is not None:
+            return f"the request's schema is not a JSON Schema (Draft 2020-12): {self.unusable}"
+        try:
+            value = json.loads(text, parse_constant=_no_constant)
+        except ValueError as exc:
+            return f"the answer is not JSON: {_json_error(exc)}"
+        if self.schema is None or self._validator is None:
+            if not isinstance(value, dict):
+                return f"$: the answer is {_kind(value)}, not a JSON object"
+            return None
+        error = best_match(self._validator.iter_errors(value))
+        if error is None:
+            return None
+        return f"{error.json_path}: {error.message}"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_error(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return str(exc)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+# -- the schema file ------------------------------------------------------------------------
+def load_schema(path: Path) -> AnswerSchema:
+    """Read and check a ``--json-schema`` file. Raises SchemaFileError saying what is wrong."""
+    where = f"--json-schema {path}"
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaFileError(f"{where}: cannot read it: {exc}") from None
+    try:
+        schema = json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise SchemaFileError(f"{where}: not JSON: {_json_error(exc)}") from None
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise SchemaFileError(f"{where}: not a JSON Schema (Draft 2020-12): {problem}")
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in path.stem)[:64] or "answer"
+    return AnswerSchema(name=name, schema=schema, strict=strict_problem(schema) is None)
+
+
+def schema_problem(schema: object) -> str | None:
+    """What keeps ``schema`` from being a usable Draft 2020-12 schema, or ``None``."""
+    if not isinstance(schema, dict):
+        return "a schema for answers must be a JSON object"
+    error = best_match(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema))
+    if error is not None:
+        return f"at {error.json_path}: {error.message}"
+    resolver = Registry().with_resource("", DRAFT202012.create_resource(schema)).resolver()
+    for where, node in _walk(schema, "$"):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return f"at {where}: $ref {ref!r} does not point into this schema (nothing is fetched)"
+    return None
+
+
+def _walk(node: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema object in ``node`` (itself included), with its JSON path."""
+    yield where, node
+    for keyword, how in _SUBSCHEMAS.items():
+        value = node.get(keyword)
+        if how == _ONE and isinstance(value, dict):
+            yield from _walk(value, f"{where}.{keyword}")
+        elif how == _LIST and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    yield from _walk(item, f"{where}.{keyword}[{index}]")
+        elif how == _MAP and isinstance(value, dict):
+            for name, item in value.items():
+                if isinstance(item, dict):
+                    yield from _walk(item, f"{where}.{keyword}.{name}")
+
+
+# -- OpenAI's strict mode -------------------------------------------------------------------
+def strict_problem(schema: dict[str, Any]) -> str | None:
+    """Why OpenAI's strict mode would refuse ``schema`` (the first reason found), or ``None``.
+
+    Its rules: the root is an object (not ``anyOf``); every object says
+    ``additionalProperties: false`` and lists every property in ``required``; only the keywords
+    in ``STRICT_KEYWORDS``, the types in ``STRICT_TYPES`` and the formats in ``STRICT_FORMATS``;
+    at most ``STRICT_MAX_DEPTH`` levels of nesting and ``STRICT_MAX_PROPERTIES`` properties.
+    """
+    if schema.get("type") != "object" or "anyOf" in schema:
+        return "$: the root must be an object schema (type: object, not anyOf)"
+    properties = 0
+    for where, node in _walk(schema, "$"):
+        extra = set(node) - STRICT_KEYWORDS - (STRICT_ROOT_KEYWORDS if where == "$" else set())
+        if extra:
+            return f"{where}: {sorted(extra)[0]} is not supported in strict mode"
+        types = node.get("type")
+        for name in types if isinstance(types, list) else [types] if types is not None else []:
+            if name not in STRICT_TYPES:
+                return f"{where}: type {name!r} is not supported in strict mode"
+        if "format" in node and node["format"] not in STRICT_FORMATS:
+            return f"{where}: format {node['format']!r} is not supported in strict mode"
+        is_object = types == "object" or (isinstance(types, list) and "object" in types) or "properties" in node
+        if is_object:
+            if node.get("additionalProperties") is not False:
+                return f"{where}: an object needs additionalProperties: false in strict mode"
+            names = node.get("properties") or {}
+            missing = [name for name in names if name not in (node.get("required") or [])]
+            if missing:
+                return f"{where}: every property must be required in strict mode ({missing[0]!r} is not)"
+            properties += len(names)
+        if _depth(where) > STRICT_MAX_DEPTH:
+            return f"{where}: more than {STRICT_MAX_DEPTH} levels of nesting"
+    if properties > STRICT_MAX_PROPERTIES:
+        return f"$: more than {STRICT_MAX_PROPERTIES} properties in all"
+    return None
+
+
+def _depth(where: str) -> int:
+    """Levels of nesting of the schema at JSON path ``where`` (properties and items are levels)."""
+    return where.count(".properties.") + where.count(".items")
+
+
+# -- requests -------------------------------------------------------------------------------
+def request_fragment(api: str, answer: AnswerSchema) -> dict[str, Any]:
+    """The request parameters that ask for ``answer`` in the format ``api``."""
+    if api == "chat":
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": answer.name, "schema": answer.schema, "strict": answer.strict},
+            }
+        }
+    if api == "responses":
+        return {
+            "text": {
+                "format": {"type": "json_schema", "name": answer.name, "schema": answer.schema, "strict": answer.strict}
+            }
+        }
+    if api == "completions":
+        return {}  # text completions have no standard way to ask: the answer is only checked
+    raise ValueError(f"unknown api {api!r}")
+
+
+def requested_format(api: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The output format a request's parameters ask for, in the shape chat's ``response_format`` has.
+
+    Responses carry it as ``text.format`` with the schema's fields at the top; it is returned
+    with them under ``json_schema``, as chat has them, so that callers read one shape.
+    """
+    if api == "responses":
+        text = params.get("text")
+        fmt = text.get("format") if isinstance(text, dict) else None
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            return {"type": "json_schema", "json_schema": {k: v for k, v in fmt.items() if k != "type"}}
+        return fmt if isinstance(fmt, dict) else None
+    fmt = params.get("response_format")
+    return fmt if isinstance(fmt, dict) else None
+
+
+JSON_OBJECT: Literal["json_object"] = "json_object"
+
+
+def requested_schema(api: str, params: dict[str, Any]) -> dict[str, Any] | Literal["json_object"] | None:
+    """What a request asks its answers to be: valid against a schema, ``JSON_OBJECT``, or nothing (``None``).
+
+    A ``json_schema`` format without a schema object in it asks for nothing that can be checked.
+    """
+    fmt = requested_format(api, params)
+    if fmt is None:
+        return None
+    if fmt.get("type") == JSON_OBJECT:
+        return JSON_OBJECT
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+class Checks:
+    """``AnswerCheck``s by schema, built once each (a run's lines mostly share one schema)."""
+
+    def __init__(self, limit: int = 64) -> None:
+        self._limit = limit
+        self._by_key: dict[str, AnswerCheck] = {}
+        self._object = AnswerCheck.of(None)
+
+    def for_request(self, api: str, params: dict[str, Any], default: AnswerSchema | None = None) -> AnswerCheck | None:
+        """The check for a request's answers: what its own parameters ask for, else ``default``.
+
+        ``default`` (the ``--json-schema`` file) matters where the request carries no schema:
+        text completions, where nothing is sent.
+        """
+        wanted = requested_schema(api, params)
+        if wanted == JSON_OBJECT:
+            return self._object
+        if isinstance(wanted, dict):
+            return self.of(wanted)
+        return None if default is None else self.of(default.schema)
+
+    def of(self, schema: dict[str, Any]) -> AnswerCheck:
+        key = json.dumps(schema, sort_keys=True, ensure_ascii=False)
+        check = self._by_key.get(key)
+        if check is None:
+            if len(self._by_key) >= self._limit:
+                self._by_key.pop(next(iter(self._by_key)))
+            check = self._by_key[key] = AnswerCheck.of(schema)
+        return check
+
+
+# -- a completed stream's answers -----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChoiceAnswer:
+    """One choice's answer as the stream left it."""
+
+    index: int
+    text: str
+    finish_reason: str | None
+    checked: bool = True  # False for a refusal or tool calls: those are not answers to check
+
+
+def first_invalid(check: AnswerCheck, answers: list[ChoiceAnswer]) -> tuple[int, str] | None:
+    """(choice index, what is wrong) of the first invalid answer, or ``None`` when all are valid.
+
+    An answer cut off by ``length`` is invalid even when the part that came happens to parse.
+    """
+    for answer in answers:
+        if not answer.checked:
+            continue
+        problem = check.problem(answer.text)
+        if answer.finish_reason == "length":
+            problem = f"{problem} (cut off: finish_reason length)" if problem else "cut off by finish_reason length"
+        if problem is not None:
+            return answer.index, problem
+    return None
