@@ -15,6 +15,9 @@ Fault rules, as given to ``streamdump simulate --fault`` (repeatable)::
     eof              like truncate, but the body has neither chunked encoding nor a length
     content-filter   finish with finish_reason "content_filter" after `after` chunks
     refuse           answer with a refusal (delta.refusal) instead of content (harmless)
+    json             answer with JSON (fitting the request's schema, if it has one) whatever it asks
+    invalid-json     answer with JSON cut short by its last character: not JSON
+    off-schema       answer with the JSON string "off-schema": JSON, but not the object asked for
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
     split-utf8       send each multi-byte character split across two network writes (harmless)
     linger=S         after every finish_reason, send nothing more for S seconds (no usage, no [DONE])
@@ -45,6 +48,9 @@ KINDS = frozenset(
         "split-utf8",
         "linger",
         "refuse",
+        "json",
+        "invalid-json",
+        "off-schema",
         "single-choice",
     }
 )

@@ -267,6 +267,7 @@ class Simulator:
             reasoning=config.reasoning,
             reasoning_field=config.reasoning_field,
             refuse=fault is not None and fault.kind == "refuse",
+            fault=None if fault is None else fault.kind,
         )
         if fault is not None and fault.kind == "single-choice":
             body = {**body, "n": 1}
