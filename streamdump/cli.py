@@ -113,18 +113,54 @@ def run(
         bool, typer.Option("--dry-run", help="Check the input and price the job; send nothing, write nothing.")
     ] = False,
     price_in: Annotated[
-        Optional[float], typer.Option("--price-in", min=0.0, help="USD per million prompt tokens (--dry-run).")
+        Optional[float],
+        typer.Option("--price-in", min=0.0, help="USD per million prompt tokens (--dry-run, --max-cost)."),
     ] = None,
     price_out: Annotated[
-        Optional[float], typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run).")
+        Optional[float],
+        typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run, --max-cost)."),
     ] = None,
+    price_cached_in: Annotated[
+        Optional[float],
+        typer.Option(
+            "--price-cached-in",
+            min=0.0,
+            help="USD per million cached prompt tokens, when the server reports them [default: --price-in].",
+        ),
+    ] = None,
+    max_cost: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            metavar="USD",
+            help="Spend at most this much in this run (needs --price-in and --price-out); then stop early.",
+        ),
+    ] = None,
+    json_schema: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--json-schema",
+            metavar="FILE",
+            help="Ask for answers valid against this JSON Schema, check each one, redo invalid ones.",
+        ),
+    ] = None,
+    invalid_retries: Annotated[
+        int,
+        typer.Option(
+            "--invalid-retries", min=0, help="Redo an answer that is not valid against its schema this many times."
+        ),
+    ] = C.INVALID_RETRIES,
     progress_interval: Annotated[
         float,
         typer.Option(
             "--progress-interval", min=0.0, help="Seconds between plain progress lines when stderr is not a terminal."
         ),
     ] = C.PROGRESS_INTERVAL,
-    ext: Annotated[str, typer.Option("--ext", help="Extension of the answer files, e.g. md.")] = "txt",
+    ext: Annotated[
+        Optional[str],
+        typer.Option("--ext", help="Extension of the answer files, e.g. md [default: txt; json with --json-schema]."),
+    ] = None,
     no_reasoning: Annotated[
         bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
     ] = False,
@@ -167,17 +203,21 @@ def run(
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
+    from .cost import prices_for_cap
     from .jobs import Defaults
     from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
     from .results import check_results_path
     from .retry import RetryPolicy
     from .runstate import RunSettings
+    from .schema import load_schema, request_fragment, schema_note
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
 
     try:
-        ext = check_ext(ext)
+        answer_schema = load_schema(json_schema) if json_schema is not None else None
+        prices = prices_for_cap(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        ext = check_ext(ext or ("json" if answer_schema is not None else "txt"))
         prompt_template, system_tpl = templates_from_options(
             template=template,
             template_text=template_text,
@@ -200,6 +240,10 @@ def run(
         params["temperature"] = temperature
     if max_tokens is not None:
         params["max_tokens"] = max_tokens
+    if answer_schema is not None:
+        params.update(request_fragment("chat", answer_schema))
+        if not quiet and not dry_run and (note := schema_note(answer_schema)):
+            typer.echo(note, err=True)
     defaults = Defaults(
         model=model or C.DEFAULT_MODEL,
         system=system,
@@ -235,6 +279,12 @@ def run(
         "system_template_text": system_tpl.text if system_tpl is not None else None,
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
+        "json_schema": None if json_schema is None else str(json_schema),
+        "invalid_retries": invalid_retries,
+        "max_cost": max_cost,
+        "price_in": price_in,
+        "price_out": price_out,
+        "price_cached_in": price_cached_in,
     }
     if dry_run:
         from .dryrun import dry_run as run_dry
@@ -263,6 +313,10 @@ def run(
         options=options,
         shard=chosen,
         results=results,
+        answer_schema=answer_schema,
+        invalid_retries=invalid_retries,
+        max_cost=max_cost,
+        prices=prices,
     )
     try:
         if results is not None:

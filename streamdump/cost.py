@@ -53,6 +53,17 @@ class Prices:
         )
 
 
+def prices_for_cap(
+    max_cost: float | None, *, price_in: float | None, price_out: float | None, price_cached_in: float | None
+) -> Prices | None:
+    """The prices ``--max-cost`` counts with (``None`` without a cap). Raises ValueError without them."""
+    if max_cost is None:
+        return None
+    if price_in is None or price_out is None:
+        raise ValueError("--max-cost needs --price-in and --price-out (USD per million tokens) to count the spend")
+    return Prices(price_in, price_out, price_cached_in)
+
+
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 

@@ -69,8 +69,7 @@ def _cost_lines(report: DryRunReport, price_in: float | None, price_out: float |
     cost_out = None if price_out is None else report.max_output_tokens * price_out / 1e6
     if cost_in is not None and cost_out is not None:
         return [
-            f"cost: {usd(cost_in)} to {usd(cost_in + cost_out)} "
-            "(prompts alone, up to every response at its max output)"
+            f"cost: {usd(cost_in)} to {usd(cost_in + cost_out)} (prompts alone, up to every response at its max output)"
         ]
     if cost_in is not None:
         return [f"prompt cost: {usd(cost_in)} (give --price-out to price the output too)"]

@@ -10,7 +10,9 @@ from typing import Any
 
 from . import _constants as C
 from .attempt import AttemptSettings
+from .cost import Prices
 from .retry import RetryPolicy
+from .schema import AnswerSchema
 from .shard import Shard
 
 
@@ -29,6 +31,10 @@ class RunSettings:
     options: dict[str, Any] = field(default_factory=dict)  # echoed into summary.json
     shard: Shard | None = None  # only this shard's items; its own manifest and summary
     results: Path | None = None  # --results-jsonl: Batch API output lines (already tagged with the shard)
+    answer_schema: AnswerSchema | None = None  # --json-schema
+    invalid_retries: int = C.INVALID_RETRIES
+    max_cost: float | None = None  # --max-cost, counted with ``prices``
+    prices: Prices | None = None
 
 
 @dataclass(slots=True)

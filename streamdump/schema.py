@@ -212,6 +212,16 @@ def _walk(node: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any
                     yield from _walk(item, f"{where}.{keyword}.{name}")
 
 
+def schema_note(answer: AnswerSchema) -> str | None:
+    """What to tell the user about a schema sent without ``strict`` (``None`` when it is strict)."""
+    if answer.strict:
+        return None
+    return (
+        "streamdump: --json-schema: sent with strict: false, as OpenAI's strict mode would refuse the schema "
+        f"({strict_problem(answer.schema)}); every answer is still checked"
+    )
+
+
 # -- OpenAI's strict mode -------------------------------------------------------------------
 def strict_problem(schema: dict[str, Any]) -> str | None:
     """Why OpenAI's strict mode would refuse ``schema`` (the first reason found), or ``None``.
