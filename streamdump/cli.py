@@ -203,7 +203,7 @@ def run(
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
-    from .cost import prices_for_cap
+    from .cost import run_prices
     from .jobs import Defaults
     from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
@@ -216,7 +216,7 @@ def run(
 
     try:
         answer_schema = load_schema(json_schema) if json_schema is not None else None
-        prices = prices_for_cap(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        prices = run_prices(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
         ext = check_ext(ext or ("json" if answer_schema is not None else "txt"))
         prompt_template, system_tpl = templates_from_options(
             template=template,
@@ -349,18 +349,33 @@ def status(
         Optional[str], typer.Option("--prompts", help="Also say what is still to do from this prompts file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    price_in: Annotated[
+        Optional[float], typer.Option("--price-in", min=0.0, help="Price the spend: USD per million prompt tokens.")
+    ] = None,
+    price_out: Annotated[
+        Optional[float], typer.Option("--price-out", min=0.0, help="Price the spend: USD per million output tokens.")
+    ] = None,
+    price_cached_in: Annotated[
+        Optional[float],
+        typer.Option("--price-cached-in", min=0.0, help="USD per million cached prompt tokens [default: --price-in]."),
+    ] = None,
 ) -> None:
     """Say what an out-dir holds: counts per status, tokens, failures, and what is still to do.
 
     Exit 0 when everything is ok (and, with --prompts, nothing is left to do), 1 otherwise, 2 when
-    DIR holds no manifest or the prompts file is invalid.
+    DIR holds no manifest or the prompts file is invalid. The spend is what the runs counted, or
+    priced with --price-in and --price-out when given.
     """
     import json
 
+    from .cost import run_prices
     from .status import collect_status, format_status
 
+    if (price_in is None) != (price_out is None):
+        _fail_setup("status prices the spend with both --price-in and --price-out, or neither")
     try:
-        report = collect_status(out_dir, prompts)
+        prices = run_prices(None, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        report = collect_status(out_dir, prompts, prices=prices)
     except SetupError as exc:
         _fail_setup(str(exc))
         return

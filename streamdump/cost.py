@@ -53,14 +53,14 @@ class Prices:
         )
 
 
-def prices_for_cap(
+def run_prices(
     max_cost: float | None, *, price_in: float | None, price_out: float | None, price_cached_in: float | None
 ) -> Prices | None:
-    """The prices ``--max-cost`` counts with (``None`` without a cap). Raises ValueError without them."""
-    if max_cost is None:
-        return None
+    """The prices a run counts its spend with: both given, or none. Raises ValueError for a cap without them."""
     if price_in is None or price_out is None:
-        raise ValueError("--max-cost needs --price-in and --price-out (USD per million tokens) to count the spend")
+        if max_cost is not None:
+            raise ValueError("--max-cost needs --price-in and --price-out (USD per million tokens) to count the spend")
+        return None
     return Prices(price_in, price_out, price_cached_in)
 
 

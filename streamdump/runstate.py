@@ -46,6 +46,8 @@ class RunResult:
     not_started: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    invalid_outputs: int = 0  # failed items whose last answer was not valid against its schema
+    cost_usd: float | None = None  # what this run spent, when it had prices to count with
     stopped: str | None = None  # why the run stopped early, if it did
     signal: int | None = None
     started_at: float = 0.0
@@ -65,6 +67,8 @@ class RunResult:
             "not_started": self.not_started,
             "finish_reasons": dict(self.finish_reasons),
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "invalid_outputs": self.invalid_outputs,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
             "wall_s": round(self.ended_at - self.started_at, 3),
