@@ -24,15 +24,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
-from referencing import Registry
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import SchemaFileError
+
+if TYPE_CHECKING:  # jsonschema is imported when a schema is first checked (it takes 0.1 s)
+    from jsonschema import Draft202012Validator
 
 APIS = ("chat", "responses", "completions")
 # Keywords OpenAI's strict mode accepts (its "Supported schemas"); anything else gets a 400.
@@ -101,6 +98,17 @@ class AnswerSchema:
     strict: bool
 
 
+def schema_options(answer: AnswerSchema) -> dict[str, Any]:
+    """How summary.json records the ``--json-schema`` a run asked with; ``schema_from_options`` reads it."""
+    return {"name": answer.name, "schema": answer.schema, "strict": answer.strict}
+
+
+def schema_from_options(options: object) -> AnswerSchema | None:
+    if not isinstance(options, dict) or not isinstance(options.get("schema"), dict):
+        return None
+    return AnswerSchema(str(options.get("name") or "answer"), options["schema"], options.get("strict") is True)
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerCheck:
     """What a complete answer must be: valid against ``schema``, or (``schema is None``) a JSON object."""
@@ -111,6 +119,8 @@ class AnswerCheck:
 
     @classmethod
     def of(cls, schema: dict[str, Any] | None) -> AnswerCheck:
+        from jsonschema import Draft202012Validator
+
         if schema is None:
             return cls(None)
         unusable = schema_problem(schema)
@@ -122,6 +132,8 @@ class AnswerCheck:
         """``None`` when ``text`` is a valid answer; otherwise what is wrong, starting with the JSON path."""
         if self.unusable is not None:
             return f"the request's schema is not a JSON Schema (Draft 2020-12): {self.unusable}"
+        from jsonschema.exceptions import best_match
+
         try:
             value = json.loads(text, parse_constant=_no_constant)
         except ValueError as exc:
@@ -179,6 +191,12 @@ def load_schema(path: Path) -> AnswerSchema:
 
 def schema_problem(schema: object) -> str | None:
     """What keeps ``schema`` from being a usable Draft 2020-12 schema, or ``None``."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
     if not isinstance(schema, dict):
         return "a schema for answers must be a JSON object"
     error = best_match(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema))
@@ -286,6 +304,20 @@ def request_fragment(api: str, answer: AnswerSchema) -> dict[str, Any]:
     raise ValueError(f"unknown api {api!r}")
 
 
+def with_schema(api: str, params: dict[str, Any], answer: AnswerSchema) -> dict[str, Any]:
+    """``params`` asking for ``answer`` in the format ``api``, unless they name an output format of their own.
+
+    A Responses request's other ``text`` settings (``verbosity``) are kept beside the format.
+    """
+    if requested_format(api, params) is not None:
+        return params
+    fragment = request_fragment(api, answer)
+    text = params.get("text")
+    if "text" in fragment and isinstance(text, dict):
+        return {**params, "text": {**text, **fragment["text"]}}
+    return {**params, **fragment}
+
+
 def requested_format(api: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """The output format a request's parameters ask for, in the shape chat's ``response_format`` has.
 
@@ -331,17 +363,17 @@ class Checks:
         self._object = AnswerCheck.of(None)
 
     def for_request(self, api: str, params: dict[str, Any], default: AnswerSchema | None = None) -> AnswerCheck | None:
-        """The check for a request's answers: what its own parameters ask for, else ``default``.
+        """The check for a request's answers: what its own output format asks for, else ``default``.
 
-        ``default`` (the ``--json-schema`` file) matters where the request carries no schema:
-        text completions, where nothing is sent.
+        ``default`` (the ``--json-schema`` file) matters where the request names no output format:
+        text completions, where nothing is sent. A request that asks for plain text is not checked.
         """
+        if requested_format(api, params) is None:
+            return None if default is None else self.of(default.schema)
         wanted = requested_schema(api, params)
         if wanted == JSON_OBJECT:
             return self._object
-        if isinstance(wanted, dict):
-            return self.of(wanted)
-        return None if default is None else self.of(default.schema)
+        return self.of(wanted) if isinstance(wanted, dict) else None
 
     def of(self, schema: dict[str, Any]) -> AnswerCheck:
         key = json.dumps(schema, sort_keys=True, ensure_ascii=False)
