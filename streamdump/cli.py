@@ -234,7 +234,7 @@ def run(
     try:
         answer_schema = load_schema(json_schema) if json_schema is not None else None
         prices = run_prices(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
-        ext = check_ext(ext or ("json" if answer_schema is not None else "txt"))
+        ext = check_ext(ext if ext is not None else "json" if answer_schema is not None else "txt")
         prompt_template, system_tpl = templates_from_options(
             template=template,
             template_text=template_text,

@@ -62,6 +62,10 @@ class RunResult:
         usage = entry["usage"]
         self.prompt_tokens += usage.get("prompt_tokens") or 0
         self.completion_tokens += usage.get("completion_tokens") or 0
+        if entry.get("cost_usd") is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + entry["cost_usd"]
+        if entry["status"] == "failed" and (entry.get("error") or {}).get("type") == "invalid_output":
+            self.invalid_outputs += 1
 
     @property
     def all_ok(self) -> bool:
