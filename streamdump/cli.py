@@ -16,8 +16,6 @@ import typer
 from . import _constants as C
 from .errors import SetupError
 
-API_NAMES = ("chat", "responses", "completions")  # streamdump.wire.NAMES, without importing the formats
-
 app = typer.Typer(
     name="streamdump",
     help="Bulk LLM generation: a JSONL of prompts in, one streamed file per prompt out.",
@@ -230,6 +228,7 @@ def run(
     from .schema import load_schema, schema_note
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
+    from .wire import NAMES as API_NAMES
 
     try:
         answer_schema = load_schema(json_schema) if json_schema is not None else None
