@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from .digests import DigestTable
 from .errors import InputError, LineError
 from .naming import fold_key, hashed_name, is_plain, safe_name
-from .schema import AnswerSchema, schema_from_options, schema_options, with_schema
+from .schema import AnswerSchema, request_schema_problem, schema_from_options, schema_options, with_schema
 from .shard import Shard
 from .templates import Template, TemplateError, templates_from_options
 from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
@@ -246,6 +246,9 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         params[wire.limit_param] = defaults.max_tokens
     if defaults.answer_schema is not None:
         params = with_schema(wire.name, params, defaults.answer_schema)
+    problem = request_schema_problem(wire.name, params, defaults.answer_schema)
+    if problem is not None:
+        raise LineError(f"the line's JSON schema is not a JSON Schema (Draft 2020-12): {problem}")
     n = params.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise LineError('"n" must be a positive integer')

@@ -20,6 +20,7 @@ would otherwise depend on which optional packages happen to be installed.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -316,6 +317,22 @@ def with_schema(api: str, params: dict[str, Any], answer: AnswerSchema) -> dict[
     if "text" in fragment and isinstance(text, dict):
         return {**params, "text": {**text, **fragment["text"]}}
     return {**params, **fragment}
+
+
+def request_schema_problem(api: str, params: dict[str, Any], answer: AnswerSchema | None = None) -> str | None:
+    """What is wrong with the schema a request's own parameters carry, if it is not a usable schema.
+
+    ``answer``'s schema (the ``--json-schema`` file, checked already) is not checked again.
+    """
+    wanted = requested_schema(api, params)
+    if not isinstance(wanted, dict) or (answer is not None and wanted is answer.schema):
+        return None
+    return _cached_problem(json.dumps(wanted, sort_keys=True, ensure_ascii=False))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_problem(canonical: str) -> str | None:
+    return schema_problem(json.loads(canonical))
 
 
 def requested_format(api: str, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -243,3 +243,13 @@ def test_status_counts_invalid_outputs_apart_and_a_rerun_redoes_them(
     again = run_cli(path, "--json-schema", str(person), sim=sim)
     assert again.exit_code == 0, again.stderr
     assert {e["id"]: e["attempts"] for e in again.manifest()[3:]} == {"a": 1, "b": 1}
+
+
+def test_a_line_whose_own_schema_is_no_schema_is_an_input_error(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    bad = {"response_format": {"type": "json_schema", "json_schema": {"name": "b", "schema": {"type": 5}}}}
+    ran = run_cli(prompts(tmp_path, [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b", "params": bad}]), sim=sim)
+    assert ran.exit_code == 2
+    assert "p.jsonl:2: the line's JSON schema is not a JSON Schema (Draft 2020-12): at $.type" in ran.stderr
+    assert sim.stats.requests == []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from streamdump.errors import SchemaFileError, SetupError
+from streamdump.jobs import Defaults, defaults_from_options, defaults_options, parse_line
 from streamdump.schema import (
     JSON_OBJECT,
     AnswerCheck,
@@ -242,6 +243,7 @@ def test_checks_take_the_request_own_schema_first_then_the_run_default() -> None
     checks = Checks()
     default = AnswerSchema("d", {"type": "object", "required": ["d"]}, False)
     assert checks.for_request("chat", {}, None) is None
+    assert checks.for_request("chat", {"response_format": {"type": "text"}}, default) is None  # asks for text
     assert checks.for_request("chat", CHAT_SCHEMA, default) == AnswerCheck.of(PERSON)
     assert checks.for_request("completions", {}, default) == AnswerCheck.of(default.schema)
     own = checks.for_request("chat", {"response_format": {"type": "json_object"}}, default)
@@ -317,3 +319,66 @@ def test_first_invalid_answer(answers: list[ChoiceAnswer], invalid: tuple[int, s
 def test_a_length_cut_says_so_beside_the_parse_error() -> None:
     found = first_invalid(AnswerCheck.of(PERSON), [ChoiceAnswer(0, '{"name": "A', "length")])
     assert found is not None and found[1].endswith("(cut off: finish_reason length)")
+
+
+# -- the schema in each job's request -------------------------------------------------------
+def job_of(obj: dict[str, Any], api: str = "chat") -> Any:
+    defaults = Defaults(model="m", api=api, answer_schema=AnswerSchema("person", PERSON, True))
+    return parse_line(json.dumps(obj), 1, defaults)
+
+
+@pytest.mark.parametrize(
+    ("api", "fields"),
+    [
+        (
+            "chat",
+            {"response_format": request_fragment("chat", AnswerSchema("person", PERSON, True))["response_format"]},
+        ),
+        ("responses", {"text": request_fragment("responses", AnswerSchema("person", PERSON, True))["text"]}),
+        ("completions", {}),
+    ],
+)
+def test_each_format_asks_for_the_schema_file_its_own_way(api: str, fields: dict[str, Any]) -> None:
+    job = job_of({"id": "a", "prompt": "who"}, api)
+    assert {k: v for k, v in job.body().items() if k in ("response_format", "text")} == fields
+    check = Checks().for_request(job.api, job.params, AnswerSchema("person", PERSON, True))
+    assert check is not None and check.schema == PERSON  # completions: only checked
+
+
+def test_a_batch_file_mixing_formats_gets_each_its_own_fragment() -> None:
+    chat = job_of(
+        {"custom_id": "c", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "x"}]}}
+    )
+    responses = job_of({"custom_id": "r", "url": "/v1/responses", "body": {"input": "x"}})
+    assert chat.params["response_format"]["type"] == "json_schema" and "text" not in chat.params
+    assert responses.params["text"]["format"]["type"] == "json_schema" and "response_format" not in responses.params
+
+
+def test_a_responses_line_keeps_its_other_text_settings() -> None:
+    job = job_of({"prompt": "who", "params": {"text": {"verbosity": "low"}}}, "responses")
+    assert job.params["text"]["verbosity"] == "low"
+    assert job.params["text"]["format"]["name"] == "person"
+
+
+@pytest.mark.parametrize(
+    ("api", "params"),
+    [
+        ("chat", {"response_format": {"type": "json_object"}}),
+        ("chat", {"response_format": {"type": "text"}}),
+        ("responses", {"text": {"format": {"type": "json_object"}}}),
+    ],
+)
+def test_a_line_naming_its_own_output_format_keeps_it(api: str, params: dict[str, Any]) -> None:
+    assert job_of({"prompt": "who", "params": params}, api).params == params
+
+
+def test_the_schema_file_enters_the_request_hash() -> None:
+    plain = parse_line(json.dumps({"prompt": "who"}), 1, Defaults(model="m"))
+    assert job_of({"prompt": "who"}).request_hash != plain.request_hash
+
+
+def test_the_run_options_carry_the_schema_for_status() -> None:
+    defaults = Defaults(model="m", answer_schema=AnswerSchema("person", PERSON, False))
+    options = json.loads(json.dumps(defaults_options(defaults)))
+    assert defaults_from_options(options, default_model="x").answer_schema == defaults.answer_schema
+    assert defaults_from_options({"model": "m"}, default_model="x").answer_schema is None  # older summaries
