@@ -243,6 +243,10 @@ def test_status_counts_invalid_outputs_apart_and_a_rerun_redoes_them(
     again = run_cli(path, "--json-schema", str(person), sim=sim)
     assert again.exit_code == 0, again.stderr
     assert {e["id"]: e["attempts"] for e in again.manifest()[3:]} == {"a": 1, "b": 1}
+    # status --prompts hashes the requests with the schema the run sent: nothing is left to do.
+    done = CliRunner().invoke(app, ["status", str(ran.out), "--prompts", str(path)])
+    assert done.exit_code == 0, done.stdout
+    assert "3 of 3 done, 0 to do" in done.stdout
 
 
 def test_a_line_whose_own_schema_is_no_schema_is_an_input_error(
