@@ -230,26 +230,14 @@ class Items:
         duration: float,
         *,
         spent: float = 0.0,
+        usage: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        usage = (
-            await self._usage(job, outcome)
-            if status in ("ok", "refused")
-            else {"prompt_tokens": None, "completion_tokens": None, "source": None}
-        )
-        return self._entry_with(job, layout, status, history, outcome, duration, usage=usage, spent=spent)
-
-    def _entry_with(
-        self,
-        job: Job,
-        layout: Layout,
-        status: str,
-        history: list[dict[str, Any]],
-        outcome: AttemptOutcome,
-        duration: float,
-        *,
-        usage: dict[str, Any],
-        spent: float,
-    ) -> dict[str, Any]:
+        if usage is None:
+            usage = (
+                await self._usage(job, outcome)
+                if status in ("ok", "refused")
+                else {"prompt_tokens": None, "completion_tokens": None, "source": None}
+            )
         entry = build_entry(
             job=job,
             file=layout.answer().name,
@@ -308,7 +296,7 @@ class Items:
         status = "refused" if refused else "ok"
         usage = await self._usage(job, outcome)
         spent += self.spend.charge(held, self.spend.of_usage(usage))
-        entry = self._entry_with(job, layout, status, history, outcome, duration, usage=usage, spent=spent)
+        entry = await self._entry(job, layout, status, history, outcome, duration, spent=spent, usage=usage)
         if check is not None and not refused:
             entry["valid"] = True
         stale = leftovers(layout, outcome.files, succeeded=True)
