@@ -5,8 +5,8 @@ this module only decides what to check against and how to say what is wrong:
 
 - ``load_schema(path)``: the ``--json-schema`` file, checked against the Draft 2020-12 meta-schema
   (and every ``$ref`` in it resolved within the file: nothing is ever fetched);
-- ``strict_problem(schema)``: why OpenAI's strict mode would refuse it (``None``: it fits), so
-  that ``strict: true`` is sent only when the server will take it;
+- ``strict.strict_problem(schema)`` says whether OpenAI's strict mode takes it, so that
+  ``strict: true`` is sent only when the server will;
 - ``request_fragment(api, schema)``: the parameters that ask for it (chat: ``response_format``;
   responses: ``text.format``; completions: nothing);
 - ``requested_check(api, params)``: the check a request's own parameters ask for (a
@@ -22,72 +22,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import SchemaFileError
+from .strict import strict_problem, walk
 
 if TYPE_CHECKING:  # jsonschema is imported when a schema is first checked (it takes 0.1 s)
     from jsonschema import Draft202012Validator
-
-APIS = ("chat", "responses", "completions")
-# Keywords OpenAI's strict mode accepts (its "Supported schemas"); anything else gets a 400.
-STRICT_KEYWORDS = frozenset(
-    {
-        "type",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
-        "enum",
-        "const",
-        "anyOf",
-        "$ref",
-        "$defs",
-        "definitions",
-        "description",
-        "title",
-        "pattern",
-        "format",
-        "multipleOf",
-        "maximum",
-        "exclusiveMaximum",
-        "minimum",
-        "exclusiveMinimum",
-        "minItems",
-        "maxItems",
-    }
-)
-STRICT_ROOT_KEYWORDS = frozenset({"$schema", "$id", "$comment"})
-STRICT_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
-STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
-STRICT_MAX_DEPTH = 10  # levels of object nesting
-STRICT_MAX_PROPERTIES = 5000  # object properties in the whole schema
-# Where subschemas sit: keyword -> how (one schema, a list of them, or a name -> schema map).
-_ONE, _LIST, _MAP = "one", "list", "map"
-_SUBSCHEMAS = {
-    "items": _ONE,
-    "additionalProperties": _ONE,
-    "not": _ONE,
-    "if": _ONE,
-    "then": _ONE,
-    "else": _ONE,
-    "contains": _ONE,
-    "propertyNames": _ONE,
-    "unevaluatedItems": _ONE,
-    "unevaluatedProperties": _ONE,
-    "anyOf": _LIST,
-    "allOf": _LIST,
-    "oneOf": _LIST,
-    "prefixItems": _LIST,
-    "properties": _MAP,
-    "patternProperties": _MAP,
-    "$defs": _MAP,
-    "definitions": _MAP,
-    "dependentSchemas": _MAP,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +147,7 @@ def schema_problem(schema: object) -> str | None:
     if error is not None:
         return f"at {error.json_path}: {error.message}"
     resolver = Registry().with_resource("", DRAFT202012.create_resource(schema)).resolver()
-    for where, node in _walk(schema, "$"):
+    for where, node in walk(schema, "$"):
         ref = node.get("$ref")
         if isinstance(ref, str):
             try:
@@ -212,23 +155,6 @@ def schema_problem(schema: object) -> str | None:
             except Unresolvable:
                 return f"at {where}: $ref {ref!r} does not point into this schema (nothing is fetched)"
     return None
-
-
-def _walk(node: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every schema object in ``node`` (itself included), with its JSON path."""
-    yield where, node
-    for keyword, how in _SUBSCHEMAS.items():
-        value = node.get(keyword)
-        if how == _ONE and isinstance(value, dict):
-            yield from _walk(value, f"{where}.{keyword}")
-        elif how == _LIST and isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, dict):
-                    yield from _walk(item, f"{where}.{keyword}[{index}]")
-        elif how == _MAP and isinstance(value, dict):
-            for name, item in value.items():
-                if isinstance(item, dict):
-                    yield from _walk(item, f"{where}.{keyword}.{name}")
 
 
 def schema_note(answer: AnswerSchema) -> str | None:
@@ -239,49 +165,6 @@ def schema_note(answer: AnswerSchema) -> str | None:
         "streamdump: --json-schema: sent with strict: false, as OpenAI's strict mode would refuse the schema "
         f"({strict_problem(answer.schema)}); every answer is still checked"
     )
-
-
-# -- OpenAI's strict mode -------------------------------------------------------------------
-def strict_problem(schema: dict[str, Any]) -> str | None:
-    """Why OpenAI's strict mode would refuse ``schema`` (the first reason found), or ``None``.
-
-    Its rules: the root is an object (not ``anyOf``); every object says
-    ``additionalProperties: false`` and lists every property in ``required``; only the keywords
-    in ``STRICT_KEYWORDS``, the types in ``STRICT_TYPES`` and the formats in ``STRICT_FORMATS``;
-    at most ``STRICT_MAX_DEPTH`` levels of nesting and ``STRICT_MAX_PROPERTIES`` properties.
-    """
-    if schema.get("type") != "object" or "anyOf" in schema:
-        return "$: the root must be an object schema (type: object, not anyOf)"
-    properties = 0
-    for where, node in _walk(schema, "$"):
-        extra = set(node) - STRICT_KEYWORDS - (STRICT_ROOT_KEYWORDS if where == "$" else set())
-        if extra:
-            return f"{where}: {sorted(extra)[0]} is not supported in strict mode"
-        types = node.get("type")
-        for name in types if isinstance(types, list) else [types] if types is not None else []:
-            if name not in STRICT_TYPES:
-                return f"{where}: type {name!r} is not supported in strict mode"
-        if "format" in node and node["format"] not in STRICT_FORMATS:
-            return f"{where}: format {node['format']!r} is not supported in strict mode"
-        is_object = types == "object" or (isinstance(types, list) and "object" in types) or "properties" in node
-        if is_object:
-            if node.get("additionalProperties") is not False:
-                return f"{where}: an object needs additionalProperties: false in strict mode"
-            names = node.get("properties") or {}
-            missing = [name for name in names if name not in (node.get("required") or [])]
-            if missing:
-                return f"{where}: every property must be required in strict mode ({missing[0]!r} is not)"
-            properties += len(names)
-        if _depth(where) > STRICT_MAX_DEPTH:
-            return f"{where}: more than {STRICT_MAX_DEPTH} levels of nesting"
-    if properties > STRICT_MAX_PROPERTIES:
-        return f"$: more than {STRICT_MAX_PROPERTIES} properties in all"
-    return None
-
-
-def _depth(where: str) -> int:
-    """Levels of nesting of the schema at JSON path ``where`` (properties and items are levels)."""
-    return where.count(".properties.") + where.count(".items")
 
 
 # -- requests -------------------------------------------------------------------------------

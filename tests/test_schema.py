@@ -21,8 +21,8 @@ from streamdump.schema import (
     request_fragment,
     requested_schema,
     schema_problem,
-    strict_problem,
 )
+from streamdump.strict import strict_problem
 
 PERSON = {
     "type": "object",
