@@ -101,6 +101,11 @@ def test_a_missing_schema_file_is_a_setup_error(tmp_path: Path) -> None:
         {"$defs": {"n": {"type": "integer"}}, "type": "object", "properties": {"x": {"$ref": "#/$defs/n"}}},
         {"type": "object", "properties": {"child": {"$ref": "#"}}},  # recursive
         {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        {
+            "$id": "https://example.com/tree.json",
+            "$defs": {"leaf": {"type": "string"}},
+            "properties": {"a": {"$ref": "https://example.com/tree.json#/$defs/leaf"}, "b": {"$ref": "#/$defs/leaf"}},
+        },
     ],
 )
 def test_usable_schemas(schema: dict[str, Any]) -> None:
