@@ -257,3 +257,14 @@ def test_a_line_whose_own_schema_is_no_schema_is_an_input_error(
     assert ran.exit_code == 2
     assert "p.jsonl:2: the line's JSON schema is not a JSON Schema (Draft 2020-12): at $.type" in ran.stderr
     assert sim.stats.requests == []
+
+
+def test_with_several_choices_the_error_names_the_choice(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path, person: Path
+) -> None:
+    sim = start_sim(faults=["off-schema"])
+    rows = [{"id": "a", "prompt": "who", "params": {"n": 2}}]
+    ran = run_cli(prompts(tmp_path, rows), "--json-schema", str(person), "--invalid-retries", "0", sim=sim)
+    assert ran.exit_code == 1
+    assert ran.by_id()["a"]["error"]["message"] == "choice 1: $: 'off-schema' is not of type 'object'"
+    assert sorted(p.name for p in ran.out.glob("a.*")) == ["a.1.json.part", "a.2.json.part", "a.error.json"]
