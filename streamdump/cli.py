@@ -256,7 +256,8 @@ def run(
     params: dict[str, object] = {}
     if temperature is not None:
         params["temperature"] = temperature
-    if answer_schema is not None and not quiet and not dry_run and (note := schema_note(answer_schema)):
+    asks = api != "completions"  # text completions send no schema: there is no strict mode to miss
+    if answer_schema is not None and asks and not quiet and not dry_run and (note := schema_note(answer_schema)):
         typer.echo(note, err=True)
     defaults = Defaults(
         model=model or C.DEFAULT_MODEL,
