@@ -131,21 +131,57 @@ def run(
         bool, typer.Option("--dry-run", help="Check the input and price the job; send nothing, write nothing.")
     ] = False,
     price_in: Annotated[
-        Optional[float], typer.Option("--price-in", min=0.0, help="USD per million prompt tokens (--dry-run).")
+        Optional[float],
+        typer.Option("--price-in", min=0.0, help="USD per million prompt tokens (--dry-run, --max-cost)."),
     ] = None,
     price_out: Annotated[
-        Optional[float], typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run).")
+        Optional[float],
+        typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run, --max-cost)."),
     ] = None,
     batch: Annotated[
         bool, typer.Option("--batch", help="With --dry-run: price the job at the Batch API's discount (half).")
     ] = False,
+    price_cached_in: Annotated[
+        Optional[float],
+        typer.Option(
+            "--price-cached-in",
+            min=0.0,
+            help="USD per million cached prompt tokens, when the server reports them [default: --price-in].",
+        ),
+    ] = None,
+    max_cost: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            metavar="USD",
+            help="Spend at most this much in this run (needs --price-in and --price-out); then stop early.",
+        ),
+    ] = None,
+    json_schema: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--json-schema",
+            metavar="FILE",
+            help="Ask for answers valid against this JSON Schema, check each one, redo invalid ones.",
+        ),
+    ] = None,
+    invalid_retries: Annotated[
+        int,
+        typer.Option(
+            "--invalid-retries", min=0, help="Redo an answer that is not valid against its schema this many times."
+        ),
+    ] = C.INVALID_RETRIES,
     progress_interval: Annotated[
         float,
         typer.Option(
             "--progress-interval", min=0.0, help="Seconds between plain progress lines when stderr is not a terminal."
         ),
     ] = C.PROGRESS_INTERVAL,
-    ext: Annotated[str, typer.Option("--ext", help="Extension of the answer files, e.g. md.")] = "txt",
+    ext: Annotated[
+        Optional[str],
+        typer.Option("--ext", help="Extension of the answer files, e.g. md [default: txt; json with --json-schema]."),
+    ] = None,
     no_reasoning: Annotated[
         bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
     ] = False,
@@ -188,18 +224,22 @@ def run(
 ) -> None:
     """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
+    from .cost import run_prices
     from .jobs import Defaults, defaults_options
     from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
     from .results import check_results_path
     from .retry import RetryPolicy
     from .runstate import RunSettings
+    from .schema import load_schema, schema_note
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
     from .wire import NAMES as API_NAMES
 
     try:
-        ext = check_ext(ext)
+        answer_schema = load_schema(json_schema) if json_schema is not None else None
+        prices = run_prices(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        ext = check_ext(ext if ext is not None else "json" if answer_schema is not None else "txt")
         prompt_template, system_tpl = templates_from_options(
             template=template,
             template_text=template_text,
@@ -222,6 +262,9 @@ def run(
     params: dict[str, object] = {}
     if temperature is not None:
         params["temperature"] = temperature
+    asks = api != "completions"  # text completions send no schema: there is no strict mode to miss
+    if answer_schema is not None and asks and not quiet and not dry_run and (note := schema_note(answer_schema)):
+        typer.echo(note, err=True)
     defaults = Defaults(
         model=model or C.DEFAULT_MODEL,
         system=system,
@@ -230,6 +273,7 @@ def run(
         system_template=system_tpl,
         api=api,
         max_tokens=max_tokens,
+        answer_schema=answer_schema,
     )
     options = {
         "prompts": prompts,
@@ -255,6 +299,12 @@ def run(
         "system_template": system_template,
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
+        "json_schema": None if json_schema is None else str(json_schema),
+        "invalid_retries": invalid_retries,
+        "max_cost": max_cost,
+        "price_in": price_in,
+        "price_out": price_out,
+        "price_cached_in": price_cached_in,
     }
     if batch and not dry_run:
         _fail_setup("--batch prices a --dry-run; to send a job through the Batch API, use `streamdump batch submit`")
@@ -285,6 +335,10 @@ def run(
         options=options,
         shard=chosen,
         results=results,
+        answer_schema=answer_schema,
+        invalid_retries=invalid_retries,
+        max_cost=max_cost,
+        prices=prices,
     )
     try:
         if results is not None:
@@ -317,18 +371,33 @@ def status(
         Optional[str], typer.Option("--prompts", help="Also say what is still to do from this prompts file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    price_in: Annotated[
+        Optional[float], typer.Option("--price-in", min=0.0, help="Price the spend: USD per million prompt tokens.")
+    ] = None,
+    price_out: Annotated[
+        Optional[float], typer.Option("--price-out", min=0.0, help="Price the spend: USD per million output tokens.")
+    ] = None,
+    price_cached_in: Annotated[
+        Optional[float],
+        typer.Option("--price-cached-in", min=0.0, help="USD per million cached prompt tokens [default: --price-in]."),
+    ] = None,
 ) -> None:
     """Say what an out-dir holds: counts per status, tokens, failures, and what is still to do.
 
     Exit 0 when everything is ok (and, with --prompts, nothing is left to do), 1 otherwise, 2 when
-    DIR holds no manifest or the prompts file is invalid.
+    DIR holds no manifest or the prompts file is invalid. The spend is what the runs counted, or
+    priced with --price-in and --price-out when given.
     """
     import json
 
+    from .cost import run_prices
     from .status import collect_status, format_status
 
+    if (price_in is None) != (price_out is None):
+        _fail_setup("status prices the spend with both --price-in and --price-out, or neither")
     try:
-        report = collect_status(out_dir, prompts)
+        prices = run_prices(None, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        report = collect_status(out_dir, prompts, prices=prices)
     except SetupError as exc:
         _fail_setup(str(exc))
         return

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from .digests import DigestTable
 from .errors import InputError, LineError
 from .naming import fold_key, hashed_name, is_plain, safe_name
+from .schema import AnswerSchema, request_schema_problem, schema_from_options, schema_options, with_schema
 from .shard import Shard
 from .templates import Template, TemplateError, templates_from_options
 from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
@@ -46,6 +47,7 @@ class Defaults:
     system_template: Template | None = None
     api: str = DEFAULT_API  # --api: the wire format of lines that are not Batch API lines
     max_tokens: int | None = None  # --max-tokens: each format's own output limit, where a line sets none
+    answer_schema: AnswerSchema | None = None  # --json-schema: asked for in each format's way, where a line names none
 
     @property
     def wire(self) -> WireFormat:
@@ -61,6 +63,7 @@ def defaults_options(defaults: Defaults) -> dict[str, Any]:
         "system": defaults.system,
         "params": defaults.params,
         "max_tokens": defaults.max_tokens,
+        "answer_schema": None if defaults.answer_schema is None else schema_options(defaults.answer_schema),
         "template_text": defaults.template.text if defaults.template is not None else None,
         "system_template_text": defaults.system_template.text if defaults.system_template is not None else None,
     }
@@ -87,6 +90,7 @@ def defaults_from_options(options: dict[str, Any], *, default_model: str) -> Def
         system_template=system_template,
         api=api,
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        answer_schema=schema_from_options(options.get("answer_schema")),
     )
 
 
@@ -240,6 +244,11 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     params = {**defaults.params, **params}
     if defaults.max_tokens is not None and not any(name in params for name in wire.limit_params):
         params[wire.limit_param] = defaults.max_tokens
+    if defaults.answer_schema is not None:
+        params = with_schema(wire.name, params, defaults.answer_schema)
+    problem = request_schema_problem(wire.name, params, defaults.answer_schema)
+    if problem is not None:
+        raise LineError(f"the line's JSON schema is not a JSON Schema (Draft 2020-12): {problem}")
     n = params.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise LineError('"n" must be a positive integer')

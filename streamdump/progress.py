@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from . import _constants as C
+from .cost import usd
 
 
 def _duration(seconds: float) -> str:
@@ -23,7 +24,14 @@ def _duration(seconds: float) -> str:
 
 class Progress:
     def __init__(
-        self, total: int, *, quiet: bool = False, stream: TextIO | None = None, interval: float = C.PROGRESS_INTERVAL
+        self,
+        total: int,
+        *,
+        quiet: bool = False,
+        stream: TextIO | None = None,
+        interval: float = C.PROGRESS_INTERVAL,
+        priced: bool = False,
+        cap: float | None = None,
     ) -> None:
         self.stream = stream or sys.stderr
         self.total = total
@@ -33,6 +41,8 @@ class Progress:
         self.failed = 0
         self.tokens = 0
         self.requests = 0
+        self.spent: float | None = 0.0 if priced else None  # USD, when the run has prices to count with
+        self.cap = cap  # --max-cost
         self.started = time.monotonic()
         self._last_line = self.started
         self._bar = None
@@ -48,7 +58,8 @@ class Progress:
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix_str(
-                f"failed={self.failed} tok/s={self._rate():.0f} req/min={self._per_minute():.0f}", refresh=False
+                f"failed={self.failed} tok/s={self._rate():.0f} req/min={self._per_minute():.0f}{self._spend(' ')}",
+                refresh=False,
             )
         elif not self.quiet:
             now = time.monotonic()
@@ -59,6 +70,16 @@ class Progress:
     def request(self) -> None:
         """A request (an attempt) has started."""
         self.requests += 1
+
+    def spend(self, amount: float) -> None:
+        """An attempt cost ``amount`` USD."""
+        self.spent = (self.spent or 0.0) + amount
+
+    def _spend(self, sep: str) -> str:
+        if self.spent is None:
+            return ""
+        cap = "" if self.cap is None else f" of {usd(self.cap)}"
+        return f"{sep}spent={usd(self.spent)}{cap}" if sep == " " else f"{sep}{usd(self.spent)}{cap} spent"
 
     def _per_minute(self) -> float:
         return self.requests * 60 / max(time.monotonic() - self.started, 1e-9)
@@ -73,7 +94,8 @@ class Progress:
             eta = f", eta {_duration(elapsed / self.done * (self.total - self.done))}"
         print(
             f"streamdump: {self.done}/{self.total} done, {self.failed} not ok, "
-            f"{self._rate():.0f} tok/s, {self._per_minute():.0f} req/min, {_duration(elapsed)} elapsed{eta}",
+            f"{self._rate():.0f} tok/s, {self._per_minute():.0f} req/min{self._spend(', ')}, "
+            f"{_duration(elapsed)} elapsed{eta}",
             file=self.stream,
             flush=True,
         )
