@@ -20,7 +20,14 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from .digests import DigestTable
 from .errors import InputError, LineError
 from .naming import fold_key, hashed_name, is_plain, safe_name
-from .schema import AnswerSchema, request_schema_problem, schema_from_options, schema_options, with_schema
+from .schema import (
+    AnswerSchema,
+    request_schema_problem,
+    requested_format,
+    schema_from_options,
+    schema_options,
+    with_schema,
+)
 from .shard import Shard
 from .templates import Template, TemplateError, templates_from_options
 from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
@@ -146,12 +153,18 @@ def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, A
     return _hash({"model": model, "messages": messages, "params": params})
 
 
-def job_hash(api: str, model: str, request: dict[str, Any], params: dict[str, Any]) -> str:
+def job_hash(
+    api: str, model: str, request: dict[str, Any], params: dict[str, Any], checked: object | None = None
+) -> str:
     """The request hash of any format. The format enters it only when it is not chat, so out-dirs
-    written before there were other formats resume unchanged."""
-    if api == DEFAULT_API:
+    written before there were other formats resume unchanged.  ``checked`` is a schema the answer is
+    checked against without being sent (text completions): a new one redoes the items on resume."""
+    if api == DEFAULT_API and checked is None:
         return request_hash(model, request["messages"], params)
-    return _hash({"api": api, "model": model, "request": request, "params": params})
+    value: dict[str, object] = {"api": api, "model": model, "request": request, "params": params}
+    if checked is not None:
+        value["checked"] = checked
+    return _hash(value)
 
 
 def _hash(value: dict[str, Any]) -> str:
@@ -244,8 +257,11 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     params = {**defaults.params, **params}
     if defaults.max_tokens is not None and not any(name in params for name in wire.limit_params):
         params[wire.limit_param] = defaults.max_tokens
+    checked = None
     if defaults.answer_schema is not None:
         params = with_schema(wire.name, params, defaults.answer_schema)
+        if requested_format(wire.name, params) is None:  # not sent (completions): hashed apart
+            checked = defaults.answer_schema.schema
     problem = request_schema_problem(wire.name, params, defaults.answer_schema)
     if problem is not None:
         raise LineError(f"the line's JSON schema is not a JSON Schema (Draft 2020-12): {problem}")
@@ -259,7 +275,7 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         model=model,
         request=request,
         params=params,
-        request_hash=job_hash(wire.name, model, request, params) if with_hash else "",
+        request_hash=job_hash(wire.name, model, request, params, checked) if with_hash else "",
         api=wire.name,
     )
 
