@@ -344,7 +344,5 @@ def _count_files(counter: Any, paths: list[Path]) -> int:
 
 def _request_id(headers: dict[str, str] | None) -> str | None:
     """The server's request id (OpenAI's ``x-request-id``), for support tickets and the results file."""
-    for key, value in (headers or {}).items():
-        if key.lower() == "x-request-id":
-            return value
-    return None
+    found = {key.lower(): value for key, value in (headers or {}).items()}
+    return found.get("x-request-id") or found.get("request-id")  # LiteLLM's proxy sends the latter

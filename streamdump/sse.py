@@ -91,6 +91,7 @@ class StreamState:
 
     finish_reason: str | None = None
     done: bool = False  # saw data: [DONE]
+    ended: bool = False  # the stream said its last word ([DONE], or a Responses terminal event)
     usage: dict[str, Any] | None = None
     model: str | None = None
     response_id: str | None = None

@@ -74,6 +74,8 @@ def server_message(exc: openai.APIStatusError) -> str:
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return str(error["message"])
+        if isinstance(body.get("detail"), str):  # FastAPI's shape (llama-cpp-python, many proxies)
+            return str(body["detail"])
     return exc.message
 
 

@@ -26,6 +26,8 @@ three wire formats (chat, the Responses API, text completions), each saying it i
     invalid-json     answer with JSON cut short by its last character: not JSON
     off-schema       answer with the JSON string "off-schema": JSON, but not the object asked for
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
+    lost-finish      (chat) send every choice's text but only choice 0's finish_reason, then [DONE]
+                     (what LiteLLM's proxy does with n > 1)
     split-utf8       send each multi-byte character split across two network writes (harmless)
     linger=S         after the last finish (responses: response.completed), send nothing more
                      for S seconds (no usage, no [DONE], no close)
@@ -64,6 +66,7 @@ KINDS = frozenset(
         "invalid-json",
         "off-schema",
         "single-choice",
+        "lost-finish",
         "failed",
     }
 )
