@@ -27,3 +27,8 @@ SIGNAL_EXIT_DEADLINE = 4.5
 CLEANUP_TIMEOUT = 3.0
 # Plain progress lines (stderr not a terminal) are printed this often, in seconds.
 PROGRESS_INTERVAL = 10.0
+
+# A key shorter than this is no secret (local servers take EMPTY or x) and is not redacted.
+MIN_SECRET_KEY = 8
+# The longest SSE line, or event, a server may send: past it the attempt fails (memory stays bounded).
+MAX_EVENT_BYTES = 8 * 1024 * 1024

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from . import _constants as C
+from .apikey import check_env_name, check_key, redacting
 from .errors import SetupError
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
@@ -38,10 +39,14 @@ class Endpoint:
 
 
 def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
-    """Where requests go and with which key. Raises SetupError when there is nowhere to send."""
+    """Where requests go and with which key. Raises SetupError when there is nowhere to send, or
+    when the key (or the name of its variable) is not fit to be sent."""
+    check_env_name(api_key_env)
     key = os.environ.get(api_key_env) or None
     if simulate:
         return Endpoint(None, None, simulate=True)
+    if key is not None:
+        check_key(key, env=api_key_env)
     if key is None and not base_url:
         raise SetupError(
             f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
@@ -150,6 +155,7 @@ async def _run(
             installed.append(signum)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(redacting(api_key))  # before the tasks start: they inherit it
             for client in clients:
                 await stack.enter_async_context(client)
             return await runner.run()

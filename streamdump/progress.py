@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from . import _constants as C
+from .apikey import redact
 
 
 def _duration(seconds: float) -> str:
@@ -84,7 +85,8 @@ class Progress:
             self.error(message)
 
     def error(self, message: str) -> None:
-        """Always shown."""
+        """Always shown (never with the API key in it)."""
+        message = redact(message)
         if self._bar is not None:
             self._bar.write(message, file=self.stream)
         else:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from . import _constants as C
+from .apikey import redact
 from .errors import AttemptError, FatalRequestError, RetryableError
 from .retry import is_retried_status, parse_retry_after
 
@@ -79,6 +80,18 @@ def server_message(exc: openai.APIStatusError) -> str:
 
 @contextlib.contextmanager
 def mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
+    """``_mapped_errors``, with the API key taken out of every error it lets through (see ``apikey``)."""
+    try:
+        with _mapped_errors(complete=complete):
+            yield
+    except AttemptError as exc:
+        exc.args = tuple(redact(list(exc.args)))
+        exc.body, exc.headers = redact(exc.body), redact(exc.headers)
+        raise
+
+
+@contextlib.contextmanager
+def _mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
     """Turn whatever the client raises inside the block into an ``AttemptError``.
 
     ``complete()`` says whether every choice had already finished: a connection lost after that

@@ -18,6 +18,10 @@ Fault rules, as given to ``streamdump simulate --fault`` (repeatable)::
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
     split-utf8       send each multi-byte character split across two network writes (harmless)
     linger=S         after every finish_reason, send nothing more for S seconds (no usage, no [DONE])
+    echo-auth[=CODE] answer CODE (default 400) with the request's Authorization header in the error
+                     message and in an x-echo-authorization header (as some proxies do)
+    redirect         answer 307, sending the client to this simulator at /elsewhere/...
+    long-line=BYTES  after `after` chunks, send one data line of BYTES bytes that never ends
 
     keys: match=TEXT   only prompts whose last user message contains TEXT
           times=K      only the first K requests of each matching prompt (later ones succeed)
@@ -46,6 +50,9 @@ KINDS = frozenset(
         "linger",
         "refuse",
         "single-choice",
+        "echo-auth",
+        "redirect",
+        "long-line",
     }
 )
 _FLOAT_KEYS = frozenset({"rate", "retry_after", "retry_after_ms", "retry_after_date", "ping"})
@@ -133,7 +140,7 @@ def parse_fault(spec: str) -> Fault:
             number = float(value)
         except ValueError:
             raise ValueError(f"fault {kind}: {value!r} is not a number") from None
-    if kind in ("status", "stall", "linger") and number is None:
+    if kind in ("status", "stall", "linger", "long-line") and number is None:
         raise ValueError(f"fault {kind} needs a value, as in {kind}=" + ("503" if kind == "status" else "5"))
     options: dict[str, object] = {}
     params: dict[str, float] = {}

@@ -23,6 +23,7 @@ from .script import Fault, count_tokens_roughly, pick_fault
 MAX_BODY = 16 * 1024 * 1024
 REASONS = {
     200: "OK",
+    307: "Temporary Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -170,7 +171,7 @@ class Simulator:
             await self._json(writer, 413, {"error": {"message": "body too large"}})
             return False
         raw = await reader.readexactly(length) if length else b""
-        headers.pop("authorization", None)  # never keep a key, not even in memory
+        auth = headers.pop("authorization", "")  # never kept beyond this request, nor recorded
         now_m, now_w = time.monotonic(), time.time()
         path = path.split("?", 1)[0]
         if method == "GET" and path.rstrip("/").endswith("/models"):
@@ -224,6 +225,15 @@ class Simulator:
             return True
         if fault is not None and fault.kind == "status":
             return await self._status_fault(writer, fault)
+        if fault is not None and fault.kind == "echo-auth":
+            status = int(fault.value or 400)
+            message = f"invalid request header: authorization: {auth}"
+            await self._json(writer, status, {"error": {"message": message}}, {"x-echo-authorization": auth})
+            return True
+        if fault is not None and fault.kind == "redirect":
+            location = f"http://127.0.0.1:{self.port}/elsewhere{path}"
+            await self._json(writer, 307, {"error": {"message": "moved"}}, {"Location": location})
+            return True
         if not body.get("stream"):
             return await self._complete(writer, body, prompt, fault)
         try:
@@ -398,6 +408,10 @@ class Simulator:
                         return chunked
                     elif kind == "malformed":
                         await send(b"data: {this is not json\n\n")
+                    elif kind == "long-line":
+                        await send(b"data: ")
+                        for start in range(0, int(fault.value or 0), 1 << 16):
+                            await send(b"x" * min(1 << 16, int(fault.value or 0) - start))
                     elif kind in ("truncate", "eof"):
                         if chunked:
                             await send(b"")
