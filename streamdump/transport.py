@@ -50,7 +50,10 @@ def make_clients(
             base_url=base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout, verify=tls),
+            # No redirect is followed: it would re-send the prompt to a host the user never named.
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=limits, timeout=timeout, verify=tls, follow_redirects=False
+            ),
         )
         for _ in range(groups)
     ]
@@ -60,6 +63,10 @@ def status_error(exc: openai.APIStatusError) -> AttemptError:
     """An HTTP error status as our error: retried (408, 409, 429, 5xx) or not (other 4xx)."""
     status = exc.status_code
     headers = dict(exc.response.headers)
+    if 300 <= status < 400:
+        target = exc.response.headers.get("location") or "(no Location header)"
+        message = f"HTTP {status}: the server redirects to {target}, and streamdump follows no redirect"
+        return FatalRequestError(message, status=status, kind="redirect", headers=headers)
     message = f"HTTP {status}: {server_message(exc)}"
     if is_retried_status(status):
         retry_after = parse_retry_after(exc.response.headers, now=time.time())
