@@ -12,6 +12,7 @@
         │   ├── AttemptTimeoutError   the attempt ran past --timeout seconds
         │   ├── StreamEventError      the server sent an SSE error event mid-stream
         │   ├── MalformedChunkError   a data line that is not JSON
+        │   ├── OversizedEventError   an SSE line or event past MAX_EVENT_BYTES (memory stays bounded)
         │   └── IncompleteStreamError the stream ended without a finish_reason
         └── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
             └── MissingChoicesError  the stream finished without some of the n choices asked for
@@ -98,6 +99,10 @@ class StreamEventError(RetryableError):
 
 
 class MalformedChunkError(RetryableError):
+    pass
+
+
+class OversizedEventError(RetryableError):
     pass
 
 
