@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,6 +30,9 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 # Parameters streamdump sets itself; a line may not set them.
 RESERVED_PARAMS = frozenset({"messages", "model", "stream", "stream_options"})
 MAX_PROBLEMS = 50
+# Deeper JSON is refused: far beyond any real request, and well inside what the parser, the hash and
+# the client's own copies of the body can take without hitting the recursion limit.
+MAX_DEPTH = 100
 
 
 class LineError(ValueError):
@@ -99,7 +104,7 @@ def _check_messages(messages: object) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise LineError(f"{where} must be an object")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise LineError(f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {role!r}")
         content = message.get("content")
         if content is None and role not in ("assistant", "tool", "function"):
@@ -129,16 +134,64 @@ def _check_id(value: object, key: str) -> str | None:
     return text
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> float:
+    raise LineError(f"{name} is not JSON (a request cannot send it)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise LineError(f"the number {text[:40]} is out of range for a float (a request cannot send it)")
+    return value
+
+
+def _depth(obj: Any) -> int:
+    """How deep lists and objects nest in ``obj`` (without recursion)."""
+    deepest = 0
+    stack = [(obj, 1)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def load_line(text: str) -> Any:
+    """``json.loads`` for one line of input, refusing whatever could not be sent as valid JSON: NaN,
+    Infinity, floats out of range, integers too long to read, lone surrogates, nesting too deep for
+    the parser. Raises LineError, never anything else."""
+    try:
+        obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise LineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except LineError:
+        raise
+    except RecursionError:
+        raise LineError(f"invalid JSON: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        raise LineError(f"an integer has more than {sys.get_int_max_str_digits()} digits") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(obj) > MAX_DEPTH:
+        raise LineError(f"invalid JSON: nested more than {MAX_DEPTH} levels deep")
+    if _SURROGATE_ESCAPE.search(text):  # the only way a lone surrogate gets in: an escape
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise LineError("a string holds a lone surrogate (a \\ud800-\\udfff escape without its pair)") from None
+    return obj
+
+
 def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = True) -> Job:
     """Parse one non-blank line into a Job (without its file name). Raises LineError.
 
     ``with_hash=False`` leaves ``request_hash`` empty: checking the input does not need it, and it is
     a third of a line's cost (a resumed run of 100,000 lines reads them twice).
     """
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    obj = load_line(text)
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object, got {type(obj).__name__}")
 
@@ -332,6 +385,9 @@ def scan(
             except LineError as exc:
                 problem(number, str(exc))
                 continue
+            except (ValueError, TypeError, RecursionError) as exc:  # a check that hostile JSON got past
+                problem(number, f"cannot use this line: {type(exc).__name__}: {exc}")
+                continue
             if shard is None or shard.contains(job.id):
                 count += 1
                 if on_job is not None:
@@ -382,7 +438,7 @@ def read_ids(path: str) -> list[str]:
     try:
         for number, text in _Lines(source):
             try:
-                obj = json.loads(text) if text is not None else None
+                obj = load_line(text) if text is not None else None
                 if not isinstance(obj, dict):
                     raise LineError("expected a JSON object" if text is not None else "not valid UTF-8")
                 key = "custom_id" if "custom_id" in obj else "id"
