@@ -11,6 +11,7 @@ import pytest
 
 import streamdump.sse as sse
 from streamdump.simulator import Simulator
+from streamdump.wire.chat import Chat
 
 from support import Ran, expected_text, write_jsonl
 
@@ -303,14 +304,14 @@ def test_an_unexpected_error_fails_one_item_not_the_run(
     sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug (here: a KeyError injected into chunk parsing for one model) fails that item only."""
-    real = sse.parse_event
+    real = Chat.parse_event
 
-    def buggy(data: bytes, state: sse.StreamState, event: str | None = None) -> str | None:
+    def buggy(self: Chat, data: bytes, state: sse.StreamState, event: str | None = None) -> str | None:
         if b"buggy-model" in data:  # the simulator echoes each request's model in its chunks
             raise KeyError("a bug")
-        return real(data, state, event)
+        return real(self, data, state, event)
 
-    monkeypatch.setattr("streamdump.attempt.parse_event", buggy)
+    monkeypatch.setattr(Chat, "parse_event", buggy)
     rows = [{"id": "a", "prompt": "a", "model": "buggy-model"}, {"id": "b", "prompt": "b"}]
     ran = run_cli(write_jsonl(tmp_path / "p.jsonl", rows), sim=sim)
     assert ran.exit_code == 1

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from streamdump.cli import app
+from streamdump.item import Items
 from streamdump.launch import public_url
-from streamdump.runner import Runner
 from streamdump.shard import shard_of
 from streamdump.simulator import Simulator
 
@@ -37,14 +37,14 @@ def run_in_thread(args: list[str], timeout: float = 60) -> Any:
 def test_an_error_while_recording_a_finished_item_stops_the_run_cleanly(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = Runner._succeeded
+    real = Items._succeeded
 
-    async def broken(self: Runner, job: Any, *args: Any) -> Any:
+    async def broken(self: Items, job: Any, *args: Any) -> Any:
         if job.id == "i03":
             raise RuntimeError("a bug while recording")
         return await real(self, job, *args)
 
-    monkeypatch.setattr(Runner, "_succeeded", broken)
+    monkeypatch.setattr(Items, "_succeeded", broken)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"i{n:02d}", "prompt": f"p{n}"} for n in range(40)])
     out = tmp_path / "out"
     result = run_in_thread(["run", str(prompts), "-o", str(out), "-q", "-c", "4", "--base-url", sim.base_url])
@@ -181,15 +181,15 @@ def test_public_url_drops_credentials_and_queries(url: str | None, shown: str | 
 def test_ctrl_c_while_a_finished_item_is_recorded_keeps_it_ok(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = Runner._succeeded
+    real = Items._succeeded
     entered = threading.Event()
 
-    async def slow(self: Runner, job: Any, *args: Any) -> Any:
+    async def slow(self: Items, job: Any, *args: Any) -> Any:
         entered.set()  # the stream is complete; recording it takes a while (a slow disk, a big count)
         await asyncio.sleep(0.5)
         return await real(self, job, *args)
 
-    monkeypatch.setattr(Runner, "_succeeded", slow)
+    monkeypatch.setattr(Items, "_succeeded", slow)
     threading.Thread(target=lambda: entered.wait(20) and os.kill(os.getpid(), signal.SIGINT), daemon=True).start()
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])
     out = tmp_path / "out"

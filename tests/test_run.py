@@ -173,7 +173,7 @@ def test_invalid_input_reports_every_line_sends_nothing_writes_nothing(
             '"just a string"',
             {"id": "ok", "prompt": "duplicate"},
             {"id": "m", "messages": [{"role": "user"}]},
-            {"custom_id": "x", "method": "POST", "url": "/v1/completions", "body": {}},
+            {"custom_id": "x", "method": "POST", "url": "/v1/embeddings", "body": {}},
         ],
     )
     out = tmp_path / "out"
