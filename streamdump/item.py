@@ -87,6 +87,7 @@ class Items:
         cost = self._reservation(job) if gate.counts_tokens else 0
         include_usage = self.include_usage
         finishing: asyncio.Future[dict[str, Any]] | None = None
+        started = time.time()
 
         def on_failure(exc: AttemptError, delay: float, retrying: bool) -> None:
             if exc.status == 429:
@@ -143,6 +144,10 @@ class Items:
         except AttemptError as exc:
             await self._failed(job, layout, history, outcome, exc, loop.time() - t0)
         except asyncio.CancelledError:
+            if finishing is None and outcome.files is not None and outcome.files.completed:
+                # The signal came while the answer's files were being completed, and they were: ok.
+                history.append(_attempt_record(len(history) + 1, started, outcome, None))
+                finishing = asyncio.ensure_future(self._succeeded(job, layout, history, outcome, loop.time() - t0))
             if finishing is not None:  # completed before the signal: let its ok line be written
                 await asyncio.wait({finishing}, timeout=C.CLEANUP_TIMEOUT)
                 raise
