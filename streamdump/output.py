@@ -128,11 +128,11 @@ class OutputWriter:
     def _open_manifest(self) -> int:
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(self.manifest_path, flags, 0o644)
-        # A run killed mid-write leaves a torn last line: end it, or our first line would be
-        # glued onto it and lost with it.
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            write_all(fd, b"\n")
+        try:
+            cut_torn_tail(fd)
+        except OSError:
+            os.close(fd)
+            raise
         return fd
 
     # -- the API the runner uses -----------------------------------------------------------
@@ -239,6 +239,26 @@ class OutputWriter:
                 write_all(self._manifest_fd, b"".join(lines))
             except OSError as exc:
                 self.fatal = _disk_error(self.manifest_path, exc)
+
+
+def cut_torn_tail(fd: int, *, block: int = 1 << 16) -> None:
+    """Cut a torn last line (a run killed mid-write, a disk that filled) off a file of lines.
+
+    It is a record that never finished, so its item is simply redone; left in place, the next
+    line appended would sit after it, and the file would hold an invalid line forever.
+    """
+    end = os.fstat(fd).st_size
+    if not end or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    start = end
+    while start > 0:
+        start = max(0, start - block)
+        newline = os.pread(fd, min(block, end - start), start).rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import streamdump.sse as sse
+from streamdump.output import cut_torn_tail
 from streamdump.simulator import Simulator
 from streamdump.wire.chat import Chat
 
@@ -320,3 +322,38 @@ def test_an_unexpected_error_fails_one_item_not_the_run(
     assert "a bug" in a["error"]["message"]
     assert b["status"] == "ok"
     assert (ran.out / "b.txt").read_text() == expected_text("b")
+
+
+def test_a_torn_manifest_tail_is_cut_before_the_next_run_appends(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert run_cli(write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "prompt": "a"}]), sim=sim, out=out).exit_code == 0
+    with open(out / "manifest.jsonl", "a") as handle:
+        handle.write('{"id": "b", "status": "ok", "usage": {"prompt_')  # the disk filled mid-append
+    both = write_jsonl(tmp_path / "both.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])
+    ran = run_cli(both, sim=sim, out=out)
+    assert ran.exit_code == 0, ran.stderr
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a", "b"]  # every line valid, the torn one gone
+
+
+@pytest.mark.parametrize(
+    ("content", "kept"),
+    [
+        (b"", b""),
+        (b"{}\n", b"{}\n"),
+        (b'{}\n{}\n{"torn', b"{}\n{}\n"),
+        (b'{"torn and long' * 10, b""),
+        (b"{}\n" + b"x" * 25, b"{}\n"),
+    ],
+)
+def test_cut_torn_tail_keeps_every_whole_line(tmp_path: Path, content: bytes, kept: bytes) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        cut_torn_tail(fd, block=4)  # a tail longer than several blocks
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == kept
