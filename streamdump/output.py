@@ -11,7 +11,6 @@ and a manifest line is written only after the files it speaks of.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import tempfile
@@ -20,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import DiskError, OutputDirError
+from .errors import DiskError, OutputDirError, PlantedLinkError
+from .safefs import LinkInTheWay, SafeDir
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 _T = TypeVar("_T")
-TRUNCATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def encode_text(text: str) -> bytes:
@@ -66,7 +65,7 @@ class PartFile:
         return self._close
 
     # -- called on the I/O thread -----------------------------------------------------------
-    def apply(self, text: str, close: bool, complete: bool) -> None:
+    def apply(self, folder: SafeDir, text: str, close: bool, complete: bool) -> None:
         if self.error is not None:
             if close and self.fd is not None:
                 fd, self.fd = self.fd, None
@@ -74,14 +73,16 @@ class PartFile:
             return
         try:
             if self.fd is None:
-                self.fd = os.open(self.part, TRUNCATE_FLAGS, 0o644)
+                self.fd = folder.create(self.part.name)  # fresh: a planted link raises
             if text:
                 write_all(self.fd, encode_text(text))
             if close:
                 fd, self.fd = self.fd, None
-                os.close(fd)
-                if complete:
-                    os.replace(self.part, self.final)
+                try:
+                    if complete:
+                        folder.rename_own(fd, self.part.name, self.final.name)
+                finally:
+                    os.close(fd)
         except OSError as exc:
             self.error = exc
             if close and self.fd is not None:
@@ -103,16 +104,21 @@ class OutputWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._manifest_fd: int | None = None
+        self._folder: SafeDir | None = None  # the out-dir, held open: every file is opened by name in it
         self._task: asyncio.Task[None] | None = None
         self.fatal: DiskError | None = None
 
     async def __aenter__(self) -> OutputWriter:
         loop = asyncio.get_running_loop()
         try:
+            self._folder = await loop.run_in_executor(self._executor, SafeDir, self.out_dir)
             self._manifest_fd = await loop.run_in_executor(self._executor, self._open_manifest)
         except OSError as exc:
+            if self._folder is not None:
+                self._folder.close()
             self._executor.shutdown(wait=False)
-            raise OutputDirError(f"{self.manifest_path}: cannot write: {exc.strerror or exc}") from None
+            where = exc.filename or self.manifest_path
+            raise OutputDirError(f"{where}: cannot write: {exc.strerror or exc}") from None
         self._task = asyncio.create_task(self._flusher(), name="streamdump-writer")
         return self
 
@@ -123,17 +129,24 @@ class OutputWriter:
             await asyncio.shield(self._task)
         if self._manifest_fd is not None:
             os.close(self._manifest_fd)  # closing an fd does not block
+        if self._folder is not None:
+            self._folder.close()
         self._executor.shutdown(wait=True)
 
     def _open_manifest(self) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self.manifest_path, flags, 0o644)
+        fd = self.folder.open(self.manifest_path.name, os.O_RDWR | os.O_CREAT | os.O_APPEND, single=True)
         try:
             cut_torn_tail(fd)
         except OSError:
             os.close(fd)
             raise
         return fd
+
+    @property
+    def folder(self) -> SafeDir:
+        """The out-dir, held open (only while the writer is)."""
+        assert self._folder is not None
+        return self._folder
 
     # -- the API the runner uses -----------------------------------------------------------
     def open(self, final: Path) -> PartFile:
@@ -150,7 +163,8 @@ class OutputWriter:
             self._mark(part)
 
     async def finish(self, part: PartFile, *, complete: bool) -> None:
-        """Flush and close; rename to the final name when ``complete``. Raises DiskError."""
+        """Flush and close; rename to the final name when ``complete``. Raises DiskError, or
+        PlantedLinkError when a link sits at the part file's name."""
         part._close, part._complete = True, complete
         part.done = asyncio.get_running_loop().create_future()
         if not part.queued:
@@ -211,7 +225,7 @@ class OutputWriter:
             for part, _, close, _ in batch:
                 if close and part.done is not None and not part.done.done():
                     if part.error is not None:
-                        part.done.set_exception(_disk_error(part.part, part.error))
+                        part.done.set_exception(_part_error(part.part, part.error))
                     else:
                         part.done.set_result(None)
             for waiter in waiters:
@@ -227,11 +241,12 @@ class OutputWriter:
         lines: list[bytes],
     ) -> None:
         """Runs on the I/O thread."""
+        folder = self.folder
         for part, text, close, complete in batch:
-            part.apply(text, close, complete)
+            part.apply(folder, text, close, complete)
         for path, data in files:
             try:
-                _replace_file(path, data)
+                replace_file(folder, folder.name_of(path), data)
             except OSError as exc:
                 self.fatal = _disk_error(path, exc)
         if lines and self._manifest_fd is not None:
@@ -268,24 +283,35 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _replace_file(path: Path, data: bytes | None) -> None:
+def replace_file(folder: SafeDir, name: str, data: bytes | None) -> None:
+    """Replace a small file in ``folder`` atomically (``None``: remove it if present).
+
+    The data goes to a temporary file of a name nobody can plant a link at in advance, renamed over
+    ``name`` (a link there is replaced, never followed).
+    """
     if data is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        folder.remove(name)
         return
-    tmp = path.with_name(path.name + ".tmp")
+    temporary, fd = folder.create_temporary(name)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        try:
+            write_all(fd, data)
+            folder.rename_own(fd, temporary, name)
+        finally:
+            os.close(fd)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        folder.remove(temporary)
         raise
 
 
 def _disk_error(path: Path, exc: OSError) -> DiskError:
     return DiskError(f"{path}: {exc.strerror or exc}")
+
+
+def _part_error(path: Path, exc: OSError) -> DiskError | PlantedLinkError:
+    if isinstance(exc, LinkInTheWay):  # this item's business, not the disk's: the item fails, the run goes on
+        return PlantedLinkError(f"{path}: {exc.strerror}", kind="planted_link")
+    return _disk_error(path, exc)
 
 
 def prepare_out_dir(out_dir: Path) -> None:

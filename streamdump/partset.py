@@ -108,7 +108,9 @@ class PartSet:
             if keep:
                 self.produced.append(part.final)
             finishing.append(writer.finish(part, complete=keep))
-        await asyncio.gather(*finishing)
+        for outcome in await asyncio.gather(*finishing, return_exceptions=True):
+            if isinstance(outcome, BaseException):  # every file closed first, each error retrieved
+                raise outcome
         if complete:
             files = []
             for index in self.choices.indices:

@@ -20,6 +20,7 @@ run ends (also when it is stopped by a signal): like a ``.txt``, the file only a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,7 +30,8 @@ from typing import Any
 
 from .errors import DiskError, OutputDirError, SetupError
 from .manifest import Finished, read_entry
-from .output import TRUNCATE_FLAGS, OutputWriter, write_all
+from .output import OutputWriter, write_all
+from .safefs import SafeDir
 from .wire import DEFAULT, wire_for
 
 
@@ -90,10 +92,17 @@ def batch_line(entry: dict[str, Any], outputs: str | list[dict[str, Any]] | None
 
 
 def _read(path: Path) -> str | None:
+    """An item's file, not through a link (one planted in a shared out-dir could point anywhere)."""
     try:
-        return path.read_text("utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     except (FileNotFoundError, IsADirectoryError):
         return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            return None
+        raise
+    with open(fd, "rb") as handle:
+        return handle.read().decode("utf-8", errors="replace")
 
 
 def check_results_path(path: Path, out_dir: Path, *, ext: str = "txt", prompts: str | None = None) -> None:
@@ -129,6 +138,7 @@ class ResultsWriter:
         self.lines = 0
         self._io = io
         self._fd: int | None = None
+        self._folder: SafeDir | None = None  # the results file's directory, held open
 
     async def open(self) -> None:
         try:
@@ -150,7 +160,13 @@ class ResultsWriter:
     # -- on the I/O thread -------------------------------------------------------------------
     def _open(self) -> int:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.part, TRUNCATE_FLAGS, 0o644)
+        self._folder = SafeDir(self.dest.parent)  # named by the user: a symlink there is their choice
+        try:
+            return self._folder.create(self.part.name)  # fresh: a planted link raises
+        except OSError:
+            self._folder.close()
+            self._folder = None
+            raise
 
     def _outputs(self, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
         """What each choice produced, read from its files next to the answer file the manifest names."""
@@ -215,8 +231,12 @@ class ResultsWriter:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        os.close(fd)
+        folder, self._folder = self._folder, None
+        assert folder is not None
         try:
-            os.replace(self.part, self.dest)
+            folder.rename_own(fd, self.part.name, self.dest.name)
         except OSError as exc:
             raise DiskError(f"{self.dest}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+            folder.close()
