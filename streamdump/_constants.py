@@ -32,3 +32,8 @@ PROGRESS_INTERVAL = 10.0
 MIN_SECRET_KEY = 8
 # The longest SSE line, or event, a server may send: past it the attempt fails (memory stays bounded).
 MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+# File descriptors a run needs: per concurrent item (its connection, and the part files a stream
+# usually has open at once: the answer and its reasoning), plus this many for everything else.
+FDS_PER_ITEM = 3
+FDS_MARGIN = 64

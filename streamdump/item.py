@@ -143,6 +143,16 @@ class Items:
                         gate.release(cost, (usage["prompt_tokens"] or 0) + (usage["completion_tokens"] or 0))
         except AttemptError as exc:
             await self._failed(job, layout, history, outcome, exc, loop.time() - t0)
+        except DiskError as exc:
+            # Its files could not be written (a full disk, no file descriptor left): the item still
+            # gets its manifest line if the disk takes it, then the run stops (the worker's call).
+            if finishing is not None:  # its ok line was being written: that is its record
+                raise
+            with contextlib.suppress(DiskError):
+                failure = AttemptError(str(exc), kind="disk")
+                history.append(_attempt_record(len(history) + 1, started, outcome, failure))
+                await self._failed(job, layout, history, outcome, failure, loop.time() - t0)
+            raise
         except asyncio.CancelledError:
             if finishing is None and outcome.files is not None and outcome.files.completed:
                 # The signal came while the answer's files were being completed, and they were: ok.
@@ -221,20 +231,33 @@ class Items:
         """Write the side files and the manifest line, also while being cancelled (see ``cleanup``)."""
         writer = self.writer
 
+        recorded = False
+
         async def commit() -> None:
+            nonlocal recorded
+            side_error = None
             if files:
-                await writer.write_files(files)
+                try:
+                    await writer.write_files(files)
+                except DiskError as exc:  # the manifest line still goes in: it needs no new file
+                    side_error = exc
             await writer.record(entry)
+            recorded = True
             if self.results is not None:
                 try:
                     await self.results.add([entry])
                 except DiskError as exc:  # the item itself is recorded: count it, then stop
                     self.stop_run(f"cannot write output: {exc}")
+            if side_error is not None:
+                raise side_error
 
-        await run_cleanup(commit())
-        self.result.add(entry)
-        usage = entry["usage"]
-        self.progress.item(entry["status"], usage.get("completion_tokens") or 0)
+        try:
+            await run_cleanup(commit())
+        finally:
+            if recorded:  # counted as the manifest has it, whatever failed beside it
+                self.result.add(entry)
+                usage = entry["usage"]
+                self.progress.item(entry["status"], usage.get("completion_tokens") or 0)
 
     async def _succeeded(
         self, job: Job, layout: Layout, history: list[dict[str, Any]], outcome: AttemptOutcome, duration: float

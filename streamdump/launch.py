@@ -19,6 +19,7 @@ from typing import TextIO
 from . import _constants as C
 from .apikey import check_env_name, check_key, redacting
 from .errors import SetupError
+from .fdlimit import ensure_descriptors
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -93,6 +94,7 @@ def run_command(
     """
     plan = scan(prompts, defaults, shard=settings.shard)
     try:
+        ensure_descriptors(settings.concurrency, simulator=endpoint.simulate)
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
             progress = Progress(plan.count, quiet=quiet, stream=stream, interval=progress_interval)

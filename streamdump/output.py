@@ -100,13 +100,12 @@ class OutputWriter:
         self._dirty: list[PartFile] = []
         self._files: list[tuple[Path, bytes | None]] = []
         self._lines: list[bytes] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[DiskError | None]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._manifest_fd: int | None = None
         self._folder: SafeDir | None = None  # the out-dir, held open: every file is opened by name in it
         self._task: asyncio.Task[None] | None = None
-        self.fatal: DiskError | None = None
 
     async def __aenter__(self) -> OutputWriter:
         loop = asyncio.get_running_loop()
@@ -196,12 +195,12 @@ class OutputWriter:
         self._wake.set()
 
     async def _barrier(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[DiskError | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
-        await waiter
-        if self.fatal is not None:
-            raise self.fatal
+        error = await waiter
+        if error is not None:
+            raise error
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -220,17 +219,18 @@ class OutputWriter:
                 part.pending = [held] if held else []
                 part.queued = False
                 batch.append((part, text, part._close, part._complete))
+            error = None
             if batch or files or lines:
-                await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
+                error = await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
             for part, _, close, _ in batch:
                 if close and part.done is not None and not part.done.done():
                     if part.error is not None:
                         part.done.set_exception(_part_error(part.part, part.error))
                     else:
                         part.done.set_result(None)
-            for waiter in waiters:
+            for waiter in waiters:  # each hears of a failure in its own flush, not of an earlier one
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(error)
             if self._closing and not (self._dirty or self._files or self._lines or self._waiters):
                 return
 
@@ -239,8 +239,9 @@ class OutputWriter:
         batch: list[tuple[PartFile, str, bool, bool]],
         files: list[tuple[Path, bytes | None]],
         lines: list[bytes],
-    ) -> None:
-        """Runs on the I/O thread."""
+    ) -> DiskError | None:
+        """Runs on the I/O thread. Returns the first failure to write a file or the manifest lines."""
+        error = None
         folder = self.folder
         for part, text, close, complete in batch:
             part.apply(folder, text, close, complete)
@@ -248,12 +249,13 @@ class OutputWriter:
             try:
                 replace_file(folder, folder.name_of(path), data)
             except OSError as exc:
-                self.fatal = _disk_error(path, exc)
+                error = error or _disk_error(path, exc)
         if lines and self._manifest_fd is not None:
             try:
                 write_all(self._manifest_fd, b"".join(lines))
             except OSError as exc:
-                self.fatal = _disk_error(self.manifest_path, exc)
+                error = error or _disk_error(self.manifest_path, exc)
+        return error
 
 
 def cut_torn_tail(fd: int, *, block: int = 1 << 16) -> None:
