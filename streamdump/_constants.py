@@ -37,3 +37,6 @@ MAX_EVENT_BYTES = 8 * 1024 * 1024
 # usually has open at once: the answer and its reasoning), plus this many for everything else.
 FDS_PER_ITEM = 3
 FDS_MARGIN = 64
+
+# The run reads the prompts file off the event loop in blocks of this many bytes (one thread hop each).
+INPUT_BLOCK = 1024 * 1024

@@ -1,7 +1,8 @@
 """Prompts file -> jobs.  ``parse_line`` is pure; ``scan`` and ``iter_jobs`` stream the file.
 
 A run reads its input twice: ``scan`` checks every line before anything is sent (and learns which
-ids collide when case is ignored), then ``iter_jobs`` reads it again lazily to feed the workers.
+ids collide when case is ignored), then ``aiter_jobs`` reads it again lazily, off the event loop,
+to feed the workers (``iter_jobs`` is the same, blocking, for callers outside a run).
 Memory stays flat in the number of lines apart from one small integer per id, which duplicate
 detection needs.  Standard input is copied to a temporary file by ``scan`` so it can be read twice.
 """
@@ -15,10 +16,11 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from .blocklines import read_lines
 from .digests import DigestTable
 from .errors import InputError, LineError
 from .naming import fold_key, hashed_name, is_plain, safe_name
@@ -522,8 +524,21 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
             yield _with_name(job, plan.name_for(job.id))
 
 
+async def aiter_jobs(plan: InputPlan, defaults: Defaults) -> AsyncGenerator[Job, None]:
+    """``iter_jobs``, with the file read off the event loop in large blocks (see ``blocklines``)."""
+    number = 0
+    async for raw in read_lines(plan.path, limit=plan.size):
+        number += 1
+        for _, text in _line(number, raw):
+            if text is None:  # scan() has already refused such a file
+                continue
+            job = parse_line(text, number, defaults)
+            if plan.shard is None or plan.shard.contains(job.id):
+                yield _with_name(job, plan.name_for(job.id))
+
+
 def _with_name(job: Job, name: str) -> Job:
     return Job(job.id, job.line, job.model, job.request, job.params, name, job.request_hash, job.api)
 
 
-__all__ = ["Defaults", "InputPlan", "Job", "LineError", "is_plain", "iter_jobs", "parse_line", "scan"]
+__all__ = ["Defaults", "InputPlan", "Job", "LineError", "aiter_jobs", "is_plain", "iter_jobs", "parse_line", "scan"]

@@ -8,6 +8,7 @@ or when the disk fails; items in flight are then closed cleanly and recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from .errors import DiskError
 from .gate import Gate
 from .item import Items
-from .jobs import Defaults, InputPlan, Job, LineError, iter_jobs
+from .jobs import Defaults, InputPlan, Job, LineError, aiter_jobs
 from .manifest import Finished, load_finished
 from .output import OutputWriter
 from .progress import Progress
@@ -122,26 +123,30 @@ class Runner:
     async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
         skipped: list[Finished] = []  # for the results file, written in batches
         try:
-            for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
-                if self.stop.is_set():
-                    break
-                done = finished.get(job.id)
-                if (
-                    done is not None
-                    and done.status == "ok"
-                    and done.request_hash == job.request_hash
-                    and all(name in answers for name in self._items_().layout(job).answer_names())
-                ):
-                    self.result.skipped += 1
-                    self.progress.item("ok", 0)
-                    if self._results is not None:
-                        skipped.append(done)
-                        if len(skipped) >= 512:
-                            await self._skipped_results(skipped)
-                    if index % 512 == 0:
-                        await asyncio.sleep(0)  # let signals and progress through on a long skip
-                    continue
-                await queue.put(job)
+            jobs = aiter_jobs(self.plan, self.defaults)  # read off the loop: a slow disk stalls no stream
+            async with contextlib.aclosing(jobs):
+                index = -1
+                async for job in jobs:
+                    index += 1
+                    if self.stop.is_set():
+                        break
+                    done = finished.get(job.id)
+                    if (
+                        done is not None
+                        and done.status == "ok"
+                        and done.request_hash == job.request_hash
+                        and all(name in answers for name in self._items_().layout(job).answer_names())
+                    ):
+                        self.result.skipped += 1
+                        self.progress.item("ok", 0)
+                        if self._results is not None:
+                            skipped.append(done)
+                            if len(skipped) >= 512:
+                                await self._skipped_results(skipped)
+                        if index % 512 == 0:
+                            await asyncio.sleep(0)  # let signals and progress through on a long skip
+                        continue
+                    await queue.put(job)
             await self._skipped_results(skipped)
         except LineError as exc:  # the checked part of the file was rewritten under us
             self.stop_run(f"the prompts file changed during the run ({exc}); nothing more is sent")
