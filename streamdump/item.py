@@ -28,6 +28,7 @@ from .ratelimit import header_pause
 from .results import ResultsWriter
 from .retry import attempts
 from .runstate import RunResult, RunSettings, iso
+from .safefs import read_text
 from .sse import StreamState
 from .tokens import counter_for
 
@@ -303,7 +304,7 @@ class Items:
 
 
 def _count_files(counter: Any, paths: list[Path]) -> int:
-    return sum(int(counter.text(path.read_text("utf-8", errors="replace"))) for path in paths)
+    return sum(int(counter.text(read_text(path) or "")) for path in paths)
 
 
 def _request_id(headers: dict[str, str] | None) -> str | None:

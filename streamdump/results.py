@@ -20,7 +20,6 @@ run ends (also when it is stopped by a signal): like a ``.txt``, the file only a
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -31,7 +30,7 @@ from typing import Any
 from .errors import DiskError, OutputDirError, SetupError
 from .manifest import Finished, read_entry
 from .output import OutputWriter, write_all
-from .safefs import SafeDir
+from .safefs import SafeDir, read_text
 from .wire import DEFAULT, wire_for
 
 
@@ -92,17 +91,7 @@ def batch_line(entry: dict[str, Any], outputs: str | list[dict[str, Any]] | None
 
 
 def _read(path: Path) -> str | None:
-    """An item's file, not through a link (one planted in a shared out-dir could point anywhere)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except (FileNotFoundError, IsADirectoryError):
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
-            return None
-        raise
-    with open(fd, "rb") as handle:
-        return handle.read().decode("utf-8", errors="replace")
+    return read_text(path)
 
 
 def check_results_path(path: Path, out_dir: Path, *, ext: str = "txt", prompts: str | None = None) -> None:

@@ -193,4 +193,5 @@ def _answer_files(out_dir: Path, ext: str) -> set[str]:
     """Names of the complete answer files in the out-dir (one directory listing, not a stat each)."""
     suffix = "." + ext
     with os.scandir(out_dir) as entries:
-        return {entry.name for entry in entries if entry.name.endswith(suffix)}
+        # A link planted in a shared out-dir is no answer: the item is redone, and the link replaced.
+        return {entry.name for entry in entries if entry.name.endswith(suffix) and not entry.is_symlink()}

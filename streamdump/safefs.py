@@ -127,3 +127,18 @@ class SafeDir:
         """Remove ``name`` if it is there (a link is removed itself, never its target)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=self.fd)
+
+
+def read_text(path: Path) -> str | None:
+    """A file's text (invalid UTF-8 replaced), not through a link: ``None`` when it is missing, a
+    directory or a link (one planted in a shared out-dir could point at anything)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            return None
+        raise
+    with open(fd, "rb") as handle:
+        return handle.read().decode("utf-8", errors="replace")

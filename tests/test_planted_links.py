@@ -151,3 +151,20 @@ def test_the_out_dir_itself_may_be_a_symlink(
     assert ran.exit_code == 0, ran.stderr
     assert (real / "a.txt").read_text() == expected_text("a")
     assert len((real / "r.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_link_in_place_of_a_finished_answer_is_no_answer_and_is_never_read(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path, prompts: Path, victim: Path
+) -> None:
+    out = tmp_path / "out"
+    assert run_cli(prompts, sim=sim, out=out).exit_code == 0
+    (out / "a.txt").unlink()
+    plant(out, "a.txt", victim)
+    results = tmp_path / "results.jsonl"
+    before = len(sim.stats.requests)
+    ran = run_cli(prompts, "--results-jsonl", str(results), sim=sim, out=out)
+    assert ran.exit_code == 0, ran.stderr
+    assert [r.prompt for r in sim.stats.requests[before:]] == ["a"]  # redone, not skipped
+    assert not (out / "a.txt").is_symlink() and (out / "a.txt").read_text() == expected_text("a")
+    assert victim.read_text() == PRECIOUS
+    assert "precious" not in results.read_text()
