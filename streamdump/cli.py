@@ -16,8 +16,6 @@ import typer
 from . import _constants as C
 from .errors import SetupError
 
-API_NAMES = ("chat", "responses", "completions")  # streamdump.wire.NAMES, without importing the formats
-
 app = typer.Typer(
     name="streamdump",
     help="Bulk LLM generation: a JSONL of prompts in, one streamed file per prompt out.",
@@ -192,6 +190,7 @@ def run(
     from .runstate import RunSettings
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
+    from .wire import NAMES as API_NAMES
 
     try:
         ext = check_ext(ext)

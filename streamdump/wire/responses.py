@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..choices import REASONING, REFUSAL
 from ..errors import AttemptError, LineError, RequestFaultError, StreamEventError
 from ..sse import StreamState, error_message
+from ..tokens import content_text
 from .chat import decode_chunk
 
 if TYPE_CHECKING:
@@ -98,14 +99,6 @@ def _input_item(message: dict[str, Any], where: str) -> dict[str, Any]:
             raise LineError(f"{where}: an assistant message with parts needs --api chat")
         content = [_input_part(part, f"{where}.content[{i}]") for i, part in enumerate(content)]
     return {"role": role, "content": content}
-
-
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
 
 
 def responses_usage(usage: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -209,7 +202,7 @@ class Responses:
             messages = [{"role": "user", "content": value}]
         else:
             messages = [
-                {"role": str(item.get("role", "user")), "content": _text_of(item.get("content"))}
+                {"role": str(item.get("role", "user")), "content": content_text(item.get("content"))}
                 for item in value or ()
                 if isinstance(item, dict)
             ]
@@ -348,7 +341,7 @@ class Responses:
             "top_p": None,
             "usage": {
                 "input_tokens": prompt,
-                "input_tokens_details": {"cached_tokens": usage.get("cached_tokens") or 0},
+                "input_tokens_details": {"cached_tokens": usage.get("cached_tokens") or 0, "cache_write_tokens": 0},
                 "output_tokens": completion,
                 "output_tokens_details": {"reasoning_tokens": usage.get("reasoning_tokens") or 0},
                 "total_tokens": prompt + completion,
