@@ -259,7 +259,8 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         item_id = _check_id(obj.get("custom_id"), "custom_id")
         if obj.get("method", "POST") != "POST":
             raise LineError(f'Batch API "method" must be POST, not {obj.get("method")!r}')
-        found = BY_BATCH_URL.get(obj.get("url"))  # type: ignore[arg-type]
+        url = obj.get("url")
+        found = BY_BATCH_URL.get(url) if isinstance(url, str) else None
         if found is None:
             urls = ", ".join(BY_BATCH_URL)
             raise LineError(f'unknown Batch API "url" {obj.get("url")!r}: one of {urls} is supported')

@@ -29,6 +29,7 @@ HOSTILE = [
     ('{"prompt": "\\ud800 alone"}', "lone surrogate"),
     ('{"id": "x\\uDC00", "prompt": "x"}', "lone surrogate"),
     ('{"messages": [{"role": ["user"], "content": "x"}]}', "messages[0].role must be one of"),
+    ('{"custom_id": "x", "url": ["/v1/chat/completions"], "body": {}}', 'unknown Batch API "url"'),
 ]
 
 
