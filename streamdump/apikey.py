@@ -26,7 +26,8 @@ from .errors import SetupError
 REDACTED = "[redacted]"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _T = TypeVar("_T")
-_secret: ContextVar[re.Pattern[str] | None] = ContextVar("streamdump_secret", default=None)
+_secret: ContextVar[tuple[str, ...] | None] = ContextVar("streamdump_secret", default=None)
+_WORD = re.compile(r"\S+")
 
 
 def check_env_name(name: str) -> None:
@@ -57,19 +58,16 @@ def check_key(key: str, *, env: str) -> None:
         )
 
 
-def _pattern(key: str) -> re.Pattern[str]:
-    """The key as it may appear in a message (as is, JSON-escaped, repr-escaped, URL-encoded), with
-    the rest of the word it sits in (``Bearer sk-...``: the token; ``?key=sk-...&x``: the query)."""
+def _forms(key: str) -> tuple[str, ...]:
+    """The key as it may appear in a message: as is, JSON-escaped, repr-escaped, URL-encoded."""
     quoted = (urllib.parse.quote(key, safe=""), urllib.parse.quote_plus(key))
-    forms = {key, json.dumps(key)[1:-1], repr(key)[1:-1], *quoted}
-    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"\S*(?:{alternatives})\S*")
+    return tuple({key, json.dumps(key)[1:-1], repr(key)[1:-1], *quoted})
 
 
 @contextlib.contextmanager
 def redacting(key: str | None) -> Iterator[None]:
     """Within the block (and the tasks it starts), ``redact`` takes ``key`` out of what it is given."""
-    token = _secret.set(_pattern(key) if key and len(key) >= C.MIN_SECRET_KEY else None)
+    token = _secret.set(_forms(key) if key and len(key) >= C.MIN_SECRET_KEY else None)
     try:
         yield
     finally:
@@ -77,19 +75,22 @@ def redacting(key: str | None) -> Iterator[None]:
 
 
 def redact(value: _T) -> _T:
-    """``value`` with the key, and the word that holds it, replaced by ``REDACTED``: in a string, and
-    in the keys and values of dicts and lists as deep as they go (a server's error body)."""
-    pattern = _secret.get()
-    if pattern is None:
+    """``value`` with every word (run of non-space characters) that holds the key replaced by
+    ``REDACTED`` (``Bearer sk-...``: the token; ``?key=sk-...&x``: the whole query): in a string,
+    and in the keys and values of dicts and lists as deep as they go (a server's error body)."""
+    forms = _secret.get()
+    if forms is None:
         return value
-    return cast(_T, _redact(value, pattern))
+    return cast(_T, _redact(value, forms))
 
 
-def _redact(value: object, pattern: re.Pattern[str]) -> object:
+def _redact(value: object, forms: tuple[str, ...]) -> object:
     if isinstance(value, str):
-        return pattern.sub(REDACTED, value)
+        if not any(form in value for form in forms):  # the common case: one pass per form
+            return value
+        return _WORD.sub(lambda word: REDACTED if any(f in word[0] for f in forms) else word[0], value)
     if isinstance(value, dict):
-        return {_redact(k, pattern): _redact(v, pattern) for k, v in value.items()}
+        return {_redact(k, forms): _redact(v, forms) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_redact(v, pattern) for v in value)
+        return type(value)(_redact(v, forms) for v in value)
     return value

@@ -83,7 +83,7 @@ def test_when_the_limit_is_hit_anyway_every_item_that_ran_is_recorded(sim: Simul
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"i{n}", "prompt": f"p{n}"} for n in range(items)])
     need = descriptors_needed(items)
     out = tmp_path / "out"
-    ran = run_limited(prompts, out, sim, "-c", str(items), "--max-retries", "0", soft=need, hard=need, hog=12)
+    ran = run_limited(prompts, out, sim, "-c", str(items), "--max-retries", "0", soft=need, hard=need, hog=20)
     assert ran.returncode == 1, ran.stderr
     assert "Traceback" not in ran.stderr
     assert "Too many open files" in ran.stderr
