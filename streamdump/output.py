@@ -105,6 +105,7 @@ class OutputWriter:
         self._closing = False
         self._manifest_fd: int | None = None
         self._folder: SafeDir | None = None  # the out-dir, held open: every file is opened by name in it
+        self._reserve: int | None = None  # a descriptor held back for the summary (see ``write_last``)
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> OutputWriter:
@@ -112,6 +113,7 @@ class OutputWriter:
         try:
             self._folder = await loop.run_in_executor(self._executor, SafeDir, self.out_dir)
             self._manifest_fd = await loop.run_in_executor(self._executor, self._open_manifest)
+            self._reserve = os.dup(self._manifest_fd)
         except OSError as exc:
             if self._folder is not None:
                 self._folder.close()
@@ -128,6 +130,7 @@ class OutputWriter:
             await asyncio.shield(self._task)
         if self._manifest_fd is not None:
             os.close(self._manifest_fd)  # closing an fd does not block
+        self._release_reserve()
         if self._folder is not None:
             self._folder.close()
         self._executor.shutdown(wait=True)
@@ -173,6 +176,17 @@ class OutputWriter:
     async def write_file(self, path: Path, data: bytes | None) -> None:
         """Replace a small file atomically (``None``: remove it if present)."""
         await self.write_files([(path, data)])
+
+    async def write_last(self, path: Path, data: bytes) -> None:
+        """``write_file`` for the run's last file (the summary), with the descriptor held back for it
+        since the start: a run that ran out of descriptors still writes it."""
+        self._release_reserve()
+        await self.write_file(path, data)
+
+    def _release_reserve(self) -> None:
+        if self._reserve is not None:
+            fd, self._reserve = self._reserve, None
+            os.close(fd)
 
     async def write_files(self, files: Sequence[tuple[Path, bytes | None]]) -> None:
         """``write_file`` for several files, in one trip to the I/O thread."""

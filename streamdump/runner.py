@@ -115,7 +115,7 @@ class Runner:
             summary = result.summary(self.settings.options)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
             try:
-                await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
+                await asyncio.shield(writer.write_last(self.settings.out_dir / summary_name(shard), data))
             except DiskError as exc:  # every item file is already safe; say so and end cleanly
                 self._late_error(f"cannot write the summary: {exc}")
         return result

@@ -99,3 +99,6 @@ def test_when_the_limit_is_hit_anyway_every_item_that_ran_is_recorded(sim: Simul
     assert len(recorded) == len(entries)
     assert {f"i{prompt[1:]}" for prompt in sent} <= recorded
     assert any(entry["status"] == "failed" for entry in entries)
+    summary = json.loads((out / "summary.json").read_text())
+    assert sum(summary["statuses"].values()) + summary["not_started"] == items
+    assert sum(summary["statuses"].values()) == len(entries)
