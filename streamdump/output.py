@@ -25,6 +25,7 @@ from .safefs import LinkInTheWay, SafeDir
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 _T = TypeVar("_T")
+_Failures = tuple[dict[Path, DiskError], DiskError | None]  # a flush's: files by path, manifest lines
 
 
 def encode_text(text: str) -> bytes:
@@ -100,7 +101,7 @@ class OutputWriter:
         self._dirty: list[PartFile] = []
         self._files: list[tuple[Path, bytes | None]] = []
         self._lines: list[bytes] = []
-        self._waiters: list[asyncio.Future[DiskError | None]] = []
+        self._waiters: list[asyncio.Future[_Failures]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._manifest_fd: int | None = None
@@ -189,14 +190,20 @@ class OutputWriter:
             os.close(fd)
 
     async def write_files(self, files: Sequence[tuple[Path, bytes | None]]) -> None:
-        """``write_file`` for several files, in one trip to the I/O thread."""
+        """``write_file`` for several files, in one trip to the I/O thread. Raises DiskError when
+        one of them could not be written (another caller's failure is not ours)."""
         self._files.extend(files)
-        await self._barrier()
+        failed, _ = await self._barrier()
+        for path, _ in files:
+            if path in failed:
+                raise failed[path]
 
     async def record(self, entry: dict[str, Any]) -> None:
-        """Append one manifest line; returns when it is written."""
+        """Append one manifest line; returns when it is written. Raises DiskError when it was not."""
         self._lines.append(json.dumps(entry, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
-        await self._barrier()
+        _, failed = await self._barrier()
+        if failed is not None:
+            raise failed
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(*args)`` on the I/O thread (in turn with the writes: never two at once)."""
@@ -208,13 +215,12 @@ class OutputWriter:
         self._dirty.append(part)
         self._wake.set()
 
-    async def _barrier(self) -> None:
-        waiter: asyncio.Future[DiskError | None] = asyncio.get_running_loop().create_future()
+    async def _barrier(self) -> _Failures:
+        """Wait for the next flush; what failed in it: files by path, and the manifest lines."""
+        waiter: asyncio.Future[_Failures] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
-        error = await waiter
-        if error is not None:
-            raise error
+        return await waiter
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -233,18 +239,18 @@ class OutputWriter:
                 part.pending = [held] if held else []
                 part.queued = False
                 batch.append((part, text, part._close, part._complete))
-            error = None
+            failures: _Failures = ({}, None)
             if batch or files or lines:
-                error = await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
+                failures = await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
             for part, _, close, _ in batch:
                 if close and part.done is not None and not part.done.done():
                     if part.error is not None:
                         part.done.set_exception(_part_error(part.part, part.error))
                     else:
                         part.done.set_result(None)
-            for waiter in waiters:  # each hears of a failure in its own flush, not of an earlier one
+            for waiter in waiters:  # each hears of failures in its own flush, not of an earlier one
                 if not waiter.done():
-                    waiter.set_result(error)
+                    waiter.set_result(failures)
             if self._closing and not (self._dirty or self._files or self._lines or self._waiters):
                 return
 
@@ -253,9 +259,10 @@ class OutputWriter:
         batch: list[tuple[PartFile, str, bool, bool]],
         files: list[tuple[Path, bytes | None]],
         lines: list[bytes],
-    ) -> DiskError | None:
-        """Runs on the I/O thread. Returns the first failure to write a file or the manifest lines."""
-        error = None
+    ) -> _Failures:
+        """Runs on the I/O thread. Returns what could not be written: files, the manifest lines."""
+        failed: dict[Path, DiskError] = {}
+        lines_failed = None
         folder = self.folder
         for part, text, close, complete in batch:
             part.apply(folder, text, close, complete)
@@ -263,13 +270,13 @@ class OutputWriter:
             try:
                 replace_file(folder, folder.name_of(path), data)
             except OSError as exc:
-                error = error or _disk_error(path, exc)
+                failed[path] = _disk_error(path, exc)
         if lines and self._manifest_fd is not None:
             try:
                 write_all(self._manifest_fd, b"".join(lines))
             except OSError as exc:
-                error = error or _disk_error(self.manifest_path, exc)
-        return error
+                lines_failed = _disk_error(self.manifest_path, exc)
+        return failed, lines_failed
 
 
 def cut_torn_tail(fd: int, *, block: int = 1 << 16) -> None:
