@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import re
 import sys
 import tempfile
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -23,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from .blocklines import read_lines
 from .digests import DigestTable
 from .errors import InputError, LineError
+from .jsonline import load_line
 from .naming import fold_key, hashed_name, is_plain, safe_name
 from .shard import Shard
 from .templates import Template, TemplateError, templates_from_options
@@ -37,9 +36,6 @@ DEFAULT_API = DEFAULT
 # Parameters streamdump sets itself; a line may not set them (nor its format's input fields).
 RESERVED_PARAMS = frozenset({"model", "stream", "stream_options"})
 MAX_PROBLEMS = 50
-# Deeper JSON is refused: far beyond any real request, and well inside what the parser, the hash and
-# the client's own copies of the body can take without hitting the recursion limit.
-MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,57 +180,6 @@ def _check_id(value: object, key: str) -> str | None:
     if not text:
         raise LineError(f'"{key}" is empty')
     return text
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _no_constant(name: str) -> float:
-    raise LineError(f"{name} is not JSON (a request cannot send it)")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise LineError(f"the number {text[:40]} is out of range for a float (a request cannot send it)")
-    return value
-
-
-def _depth(obj: Any) -> int:
-    """How deep lists and objects nest in ``obj`` (without recursion)."""
-    deepest = 0
-    stack = [(obj, 1)]
-    while stack:
-        value, level = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is not None:
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def load_line(text: str) -> Any:
-    """``json.loads`` for one line of input, refusing whatever could not be sent as valid JSON: NaN,
-    Infinity, floats out of range, integers too long to read, lone surrogates, nesting too deep for
-    the parser. Raises LineError, never anything else."""
-    try:
-        obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except json.JSONDecodeError as exc:
-        raise LineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-    except LineError:
-        raise
-    except RecursionError:
-        raise LineError(f"invalid JSON: nested more than {MAX_DEPTH} levels deep") from None
-    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
-        raise LineError(f"an integer has more than {sys.get_int_max_str_digits()} digits") from None
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(obj) > MAX_DEPTH:
-        raise LineError(f"invalid JSON: nested more than {MAX_DEPTH} levels deep")
-    if _SURROGATE_ESCAPE.search(text):  # the only way a lone surrogate gets in: an escape
-        try:
-            json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise LineError("a string holds a lone surrogate (a \\ud800-\\udfff escape without its pair)") from None
-    return obj
 
 
 def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = True) -> Job:

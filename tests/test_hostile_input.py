@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streamdump.jobs import MAX_DEPTH
+from streamdump.jsonline import MAX_DEPTH
 from streamdump.simulator import Simulator
 
 from support import Ran
