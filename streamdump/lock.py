@@ -159,7 +159,7 @@ def _try_acquire(lock_dir: SafeDir, shard: Shard | None) -> tuple[int | None, Ho
             if not _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
                 os.close(fd)
                 return None, Holder(lock_dir.path / mine, shard)
-            with os.scandir(lock_dir.fd) as entries:
+            with os.scandir(lock_dir.path if lock_dir.fd is None else lock_dir.fd) as entries:
                 names = sorted(entry.name for entry in entries)
             for name in names:
                 is_lock, other = _parse_name(name)

@@ -25,6 +25,9 @@ from pathlib import Path
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _FRESH = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+# Windows opens no directory and has no *at() calls: there, names are joined to the path (and a
+# symlink needs privileges to plant). Everywhere else, every call is relative to the directory.
+_AT = os.open in os.supports_dir_fd and os.unlink in os.supports_dir_fd and os.stat in os.supports_dir_fd
 
 
 class LinkInTheWay(OSError):
@@ -43,6 +46,12 @@ class SafeDir:
     __slots__ = ("fd", "path")
 
     def __init__(self, path: Path, *, follow: bool = True) -> None:
+        self.path = path
+        self.fd: int | None = None
+        if not _AT:  # Windows
+            if not follow and path.is_symlink():
+                raise LinkInTheWay(path)
+            return
         flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC | (0 if follow else _NOFOLLOW)
         try:
             self.fd = os.open(path, flags)
@@ -50,10 +59,14 @@ class SafeDir:
             if not follow and exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
                 raise LinkInTheWay(path) from None
             raise
-        self.path = path
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def _at(self, name: str) -> tuple[str | Path, dict[str, int]]:
+        """How to name ``name`` in a call: relative to the open directory, or (Windows) by path."""
+        return (name, {"dir_fd": self.fd}) if self.fd is not None else (self.path / name, {})
 
     def __enter__(self) -> SafeDir:
         return self
@@ -68,16 +81,18 @@ class SafeDir:
         return path.name
 
     def _lstat(self, name: str) -> os.stat_result | None:
+        where, at = self._at(name)
         try:
-            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            return os.stat(where, follow_symlinks=False, **at)
         except FileNotFoundError:
             return None
 
     def open(self, name: str, flags: int, *, single: bool = False) -> int:
         """``os.open`` of ``name`` without following a link; with ``single``, refuse anything but a
         regular file with no other name (a planted hard link is another file's second name)."""
+        where, at = self._at(name)
         try:
-            fd = os.open(name, flags | _NOFOLLOW | _CLOEXEC, 0o644, dir_fd=self.fd)
+            fd = os.open(where, flags | _NOFOLLOW | _CLOEXEC, 0o644, **at)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EMLINK):  # Linux, and the BSDs' answer to O_NOFOLLOW
                 raise LinkInTheWay(self.path / name) from None
@@ -93,24 +108,26 @@ class SafeDir:
     def create(self, name: str) -> int:
         """Create ``name`` fresh (``O_EXCL``), for writing. A stale regular file of that name (an
         earlier attempt's, a killed run's) is removed first; a link raises LinkInTheWay."""
+        where, at = self._at(name)
         for _ in range(3):
             try:
-                return os.open(name, _FRESH, 0o644, dir_fd=self.fd)
+                return os.open(where, _FRESH, 0o644, **at)
             except FileExistsError:
                 info = self._lstat(name)
                 if info is not None and not stat.S_ISREG(info.st_mode):
                     what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a special file"
                     raise LinkInTheWay(self.path / name, what) from None
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=self.fd)  # removes the name only, whatever it is
+                    os.unlink(where, **at)  # removes the name only, whatever it is
         raise FileExistsError(errno.EEXIST, "keeps being recreated by someone else", str(self.path / name))
 
     def create_temporary(self, name: str) -> tuple[str, int]:
         """A fresh file beside ``name`` whose name nobody can guess in advance: (its name, fd)."""
         while True:
             temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+            where, at = self._at(temporary)
             try:
-                return temporary, os.open(temporary, _FRESH, 0o644, dir_fd=self.fd)
+                return temporary, os.open(where, _FRESH, 0o644, **at)
             except FileExistsError:
                 continue
 
@@ -121,12 +138,16 @@ class SafeDir:
         there = self._lstat(source)
         if there is None or (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino):
             raise LinkInTheWay(self.path / source, "another file put in place of ours")
-        os.replace(source, target, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        if self.fd is None:  # Windows
+            os.replace(self.path / source, self.path / target)
+        else:
+            os.replace(source, target, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
     def remove(self, name: str) -> None:
         """Remove ``name`` if it is there (a link is removed itself, never its target)."""
+        where, at = self._at(name)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=self.fd)
+            os.unlink(where, **at)
 
 
 def read_text(path: Path) -> str | None:

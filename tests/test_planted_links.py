@@ -168,3 +168,16 @@ def test_a_link_in_place_of_a_finished_answer_is_no_answer_and_is_never_read(
     assert not (out / "a.txt").is_symlink() and (out / "a.txt").read_text() == expected_text("a")
     assert victim.read_text() == PRECIOUS
     assert "precious" not in results.read_text()
+
+
+def test_where_no_directory_can_be_held_open_files_are_written_by_path(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path, prompts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows has no *at() calls: the same run, by path (the lock is a no-op there; here it is not)."""
+    monkeypatch.setattr("streamdump.safefs._AT", False)
+    results = tmp_path / "r.jsonl"
+    ran = run_cli(prompts, "--results-jsonl", str(results), sim=sim)
+    assert ran.exit_code == 0, ran.stderr
+    assert (ran.out / "b.txt").read_text() == expected_text("b")
+    assert [entry["status"] for entry in ran.manifest()] == ["ok", "ok"]
+    assert ran.summary()["statuses"] == {"ok": 2} and len(results.read_text().splitlines()) == 2
