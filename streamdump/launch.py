@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from . import _constants as C
+from .apikey import check_env_name, check_key, redacting
 from .cost import usd
 from .errors import SetupError
+from .fdlimit import ensure_descriptors
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -39,10 +41,14 @@ class Endpoint:
 
 
 def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
-    """Where requests go and with which key. Raises SetupError when there is nowhere to send."""
+    """Where requests go and with which key. Raises SetupError when there is nowhere to send, or
+    when the key (or the name of its variable) is not fit to be sent."""
+    check_env_name(api_key_env)
     key = os.environ.get(api_key_env) or None
     if simulate:
         return Endpoint(None, None, simulate=True)
+    if key is not None:
+        check_key(key, env=api_key_env)
     if key is None and not base_url:
         raise SetupError(
             f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
@@ -89,6 +95,7 @@ def run_command(
     """
     plan = scan(prompts, defaults, shard=settings.shard)
     try:
+        ensure_descriptors(settings.concurrency, simulator=endpoint.simulate)
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
             progress = Progress(
@@ -158,6 +165,7 @@ async def _run(
             installed.append(signum)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(redacting(api_key))  # before the tasks start: they inherit it
             for client in clients:
                 await stack.enter_async_context(client)
             return await runner.run()

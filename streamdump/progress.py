@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from . import _constants as C
+from .apikey import redact
 from .cost import usd
 
 
@@ -106,7 +107,8 @@ class Progress:
             self.error(message)
 
     def error(self, message: str) -> None:
-        """Always shown."""
+        """Always shown (never with the API key in it)."""
+        message = redact(message)
         if self._bar is not None:
             self._bar.write(message, file=self.stream)
         else:

@@ -31,6 +31,10 @@ three wire formats (chat, the Responses API, text completions), each saying it i
     split-utf8       send each multi-byte character split across two network writes (harmless)
     linger=S         after the last finish (responses: response.completed), send nothing more
                      for S seconds (no usage, no [DONE], no close)
+    echo-auth[=CODE] answer CODE (default 400) with the request's Authorization header in the error
+                     message and in an x-echo-authorization header (as some proxies do)
+    redirect         answer 307, sending the client to this simulator at /elsewhere/...
+    long-line=BYTES  after `after` chunks, send one data line of BYTES bytes that never ends
 
     keys: match=TEXT   only prompts that contain TEXT (chat: the last user message; responses:
                        the input string or the last user input item's text; completions: the
@@ -67,6 +71,9 @@ KINDS = frozenset(
         "off-schema",
         "single-choice",
         "lost-finish",
+        "echo-auth",
+        "redirect",
+        "long-line",
         "failed",
     }
 )
@@ -156,7 +163,7 @@ def parse_fault(spec: str) -> Fault:
             number = float(value)
         except ValueError:
             raise ValueError(f"fault {kind}: {value!r} is not a number") from None
-    if kind in ("status", "stall", "linger") and number is None:
+    if kind in ("status", "stall", "linger", "long-line") and number is None:
         raise ValueError(f"fault {kind} needs a value, as in {kind}=" + ("503" if kind == "status" else "5"))
     options: dict[str, object] = {}
     params: dict[str, float] = {}

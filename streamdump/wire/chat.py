@@ -30,7 +30,7 @@ def check_messages(messages: object) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise LineError(f"{where} must be an object")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise LineError(f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {role!r}")
         content = message.get("content")
         if content is None and role not in ("assistant", "tool", "function"):
