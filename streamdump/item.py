@@ -186,7 +186,7 @@ class Items:
                 await self._failed(job, layout, history, outcome, failure, loop.time() - t0, spent=spent)
             raise
         except asyncio.CancelledError:
-            if finishing is None and outcome.files is not None and outcome.files.completed:
+            if finishing is None and held is not None and outcome.files is not None and outcome.files.completed:
                 # The signal came while the answer's files were being completed, and they were: ok.
                 history.append(_attempt_record(len(history) + 1, started, outcome, None))
                 finishing = asyncio.ensure_future(
