@@ -9,6 +9,7 @@ detection needs.  Standard input is copied to a temporary file by ``scan`` so it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -498,14 +499,16 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
 async def aiter_jobs(plan: InputPlan, defaults: Defaults) -> AsyncGenerator[Job, None]:
     """``iter_jobs``, with the file read off the event loop in large blocks (see ``blocklines``)."""
     number = 0
-    async for raw in read_lines(plan.path, limit=plan.size):
-        number += 1
-        for _, text in _line(number, raw):
-            if text is None:  # scan() has already refused such a file
-                continue
-            job = parse_line(text, number, defaults)
-            if plan.shard is None or plan.shard.contains(job.id):
-                yield _with_name(job, plan.name_for(job.id))
+    lines = read_lines(plan.path, limit=plan.size)
+    async with contextlib.aclosing(lines):  # closed with this generator: its file too, on the loop
+        async for raw in lines:
+            number += 1
+            for _, text in _line(number, raw):
+                if text is None:  # scan() has already refused such a file
+                    continue
+                job = parse_line(text, number, defaults)
+                if plan.shard is None or plan.shard.contains(job.id):
+                    yield _with_name(job, plan.name_for(job.id))
 
 
 def _with_name(job: Job, name: str) -> Job:
