@@ -11,13 +11,11 @@ import contextlib
 import os
 import signal
 import sys
-import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TextIO
 
 from . import _constants as C
-from .errors import SetupError
+from .endpoint import Endpoint, public_url, resolve_endpoint
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -27,36 +25,9 @@ from .runstate import RunResult, RunSettings
 from .shard import Shard, manifest_name, summary_name
 from .transport import make_clients
 
+__all__ = ["Endpoint", "describe", "exit_code", "public_url", "resolve_endpoint", "run_command"]
+
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    base_url: str | None
-    api_key: str | None
-    simulate: bool = False
-
-
-def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
-    """Where requests go and with which key. Raises SetupError when there is nowhere to send."""
-    key = os.environ.get(api_key_env) or None
-    if simulate:
-        return Endpoint(None, None, simulate=True)
-    if key is None and not base_url:
-        raise SetupError(
-            f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
-            "or point --base-url at a local server, or try the built-in simulator with --simulate"
-        )
-    return Endpoint(base_url, key)
-
-
-def public_url(url: str | None) -> str | None:
-    """A URL fit for summary.json: without user:password and without a query (keys hide there)."""
-    if url is None:
-        return None
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @contextlib.contextmanager
