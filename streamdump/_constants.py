@@ -27,3 +27,7 @@ SIGNAL_EXIT_DEADLINE = 4.5
 CLEANUP_TIMEOUT = 3.0
 # Plain progress lines (stderr not a terminal) are printed this often, in seconds.
 PROGRESS_INTERVAL = 10.0
+# The first attempts of a run that decide a wrong endpoint (see firstcontact).
+FIRST_CONTACT_ATTEMPTS = 3
+# The most of a server's error text kept in an error message.
+SERVER_MESSAGE_CHARS = 300

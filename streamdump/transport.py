@@ -9,9 +9,11 @@ transport's exceptions the same way, with one context manager).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import _constants as C
@@ -69,12 +71,29 @@ def status_error(exc: openai.APIStatusError) -> AttemptError:
 
 
 def server_message(exc: openai.APIStatusError) -> str:
+    """The server's own words: OpenAI's ``error.message``, FastAPI's ``detail``, Ollama's ``error``
+    string, or the start of a body that is not JSON; openai's bare "Error code: N" only when the
+    body is empty."""
     body = exc.body
     if isinstance(body, dict):
         error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return exc.message
+        if isinstance(error, str) and error:
+            return error
+        if isinstance(error, dict):
+            for key in ("message", "detail"):
+                if isinstance(error.get(key), str) and error[key]:
+                    return str(error[key])
+        return _clip(json.dumps(body, ensure_ascii=False))
+    if isinstance(body, str) and body.strip():
+        return _clip(" ".join(body.split()))
+    try:
+        return f"{HTTPStatus(exc.status_code).phrase} (no error body)"
+    except ValueError:
+        return exc.message
+
+
+def _clip(text: str, limit: int = C.SERVER_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @contextlib.contextmanager
