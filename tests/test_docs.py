@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def long_options(command: str) -> set[str]:
-    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200, env={"COLUMNS": "200"})
     assert result.exit_code == 0
     return set(re.findall(r"(--[a-z][a-z0-9-]+)", result.stdout)) - {"--help"}
 
