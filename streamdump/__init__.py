@@ -28,6 +28,7 @@ def __getattr__(name: str) -> Any:
         return getattr(jobs, name)
     raise AttributeError(f"module 'streamdump' has no attribute {name!r}")
 
+
 __all__ = [
     "AttemptError",
     "Defaults",

@@ -174,6 +174,16 @@ def run(
             rich_help_panel=Panel.ENDPOINT,
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also print every retry (a terminal counts them on the bar).",
+            metavar="",
+            rich_help_panel=Panel.PROGRESS,
+        ),
+    ] = False,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -462,6 +472,7 @@ def run(
             settings,
             endpoint,
             quiet=quiet,
+            verbose=verbose,
             progress_interval=progress_interval,
             wait_lock=wait_lock,
             notify=lambda message: typer.echo(message, err=True),

@@ -48,6 +48,7 @@ def run_command(
     endpoint: Endpoint,
     *,
     quiet: bool = False,
+    verbose: bool = False,
     stream: TextIO | None = None,
     progress_interval: float = C.PROGRESS_INTERVAL,
     wait_lock: bool = False,
@@ -61,7 +62,7 @@ def run_command(
     try:
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
-            progress = Progress(plan.count, quiet=quiet, stream=stream, interval=progress_interval)
+            progress = Progress(plan.count, quiet=quiet, verbose=verbose, stream=stream, interval=progress_interval)
             try:
                 with _simulator(endpoint.simulate) as sim_url:
                     base_url = sim_url or endpoint.base_url
