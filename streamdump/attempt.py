@@ -1,4 +1,5 @@
-"""One attempt at one item: open the stream, write its text into part files, finish.
+"""One attempt at one item: open the stream (through its wire format), write its text into part
+files, finish.
 
 Every way an attempt can fail ends here as an ``AttemptError`` (see ``errors``), and the part
 files (see ``partset``) are always closed (renamed to their final names only after every choice
@@ -24,7 +25,7 @@ from .errors import (
 from .layout import Layout
 from .output import OutputWriter
 from .partset import PartSet
-from .sse import EventDecoder, StreamState, parse_event
+from .sse import EventDecoder, StreamState
 from .transport import mapped_errors
 
 if TYPE_CHECKING:
@@ -117,9 +118,7 @@ async def run_attempt(
     loop = asyncio.get_running_loop()
     started = loop.time()
     state = outcome.state
-    extra: dict[str, Any] = {"stream": True}
-    if include_usage:
-        extra["stream_options"] = {"include_usage": True}
+    extra = job.wire.stream_options(include_usage)
     try:
         try:
             with mapped_errors(complete=lambda: state.choices.complete):
@@ -168,19 +167,15 @@ async def _stream(
 ) -> None:
     loop = asyncio.get_running_loop()
     state = outcome.state
-    # The body goes as extra_body, which openai sends as it is.  Passed as typed parameters, it would
-    # be walked by openai's transform against the request's TypedDicts (about 0.4 ms a request,
-    # a fifth of a short request's CPU) to change nothing: jobs.py has checked this JSON already, and
-    # the chat parameters have no aliases.  create() requires model and messages; extra_body's win.
+    wire = job.wire
+    parse = wire.parse_event
     body = {**job.body(), **extra}
 
     def first_text() -> None:  # reasoning, refusals, other choices: the first text of any kind
         if outcome.ttft is None:
             outcome.ttft = loop.time() - started
 
-    async with client.chat.completions.with_streaming_response.create(
-        model=job.model, messages=(), stream=True, extra_body=body
-    ) as response:
+    async with wire.open(client, job.model, body) as response:
         outcome.headers = dict(response.headers)
         files = outcome.files = PartSet(writer, layout, keep_reasoning=settings.keep_reasoning, on_text=first_text)
         state.choices = files.choices
@@ -192,12 +187,12 @@ async def _stream(
                 continue
             watchdog.touch()
             for event, payload in events:
-                text = parse_event(payload, state, event)
+                text = parse(payload, state, event)
                 if text:
                     if outcome.ttft is None:
                         outcome.ttft = loop.time() - started
                     writer.write(part, text)
         for event, payload in decoder.flush():
-            text = parse_event(payload, state, event)
+            text = parse(payload, state, event)
             if text:
                 writer.write(part, text)

@@ -21,7 +21,7 @@ an ``index`` continues the last call, unless it brings an ``id`` not seen yet.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 ANSWER = "answer"
 REASONING = "reasoning"
@@ -29,6 +29,15 @@ REFUSAL = "refusal"
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 Sink = Callable[[str, int, str], None]
+
+
+class Call(Protocol):
+    """A tool call being assembled; each wire format has its own shape of it."""
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
+C = TypeVar("C", bound=Call)
 
 
 def _discard(kind: str, index: int, text: str) -> None:
@@ -82,7 +91,7 @@ class Choices:
         self.finished: dict[int, str] = {}
         self.seen: set[int] = {0}  # choice 0's file is opened before the first chunk
         self.refused: set[int] = set()
-        self._calls: dict[int, dict[int, ToolCall]] = {}
+        self._calls: dict[int, dict[int, Call]] = {}
 
     def delta(self, index: int, delta: dict[str, Any]) -> str | None:
         """Route one delta that is not plain choice-0 content; return choice 0's content, if any."""
@@ -111,6 +120,15 @@ class Choices:
         self.seen.add(index)
         self.finished[index] = reason
 
+    def call(self, index: int, position: int, make: Callable[[], C]) -> C:
+        """Choice ``index``'s call at ``position``, made with ``make`` when it is new."""
+        self.seen.add(index)
+        calls = self._calls.setdefault(index, {})
+        call = calls.get(position)
+        if call is None:
+            call = calls[position] = make()
+        return call  # type: ignore[return-value]
+
     def _tool_calls(self, index: int, fragments: list[Any]) -> None:
         calls = self._calls.setdefault(index, {})
         for fragment in fragments:
@@ -119,16 +137,13 @@ class Choices:
             position = fragment.get("index")
             if not isinstance(position, int) or isinstance(position, bool):
                 last = max(calls, default=None)
-                known = {call.id for call in calls.values()}
+                known = {getattr(call, "id", None) for call in calls.values()}
                 new_id = fragment.get("id")
                 if last is None or (isinstance(new_id, str) and new_id not in known):
                     position = 0 if last is None else last + 1
                 else:
                     position = last
-            call = calls.get(position)
-            if call is None:
-                call = calls[position] = ToolCall()
-            call.add(fragment)
+            self.call(index, position, ToolCall).add(fragment)
 
     # -- when the stream has ended ----------------------------------------------------------
     @property

@@ -160,11 +160,22 @@ def run(
         typer.Option(
             "--max-tokens",
             min=1,
-            help="max_tokens for lines that set none.",
+            help="Output limit for lines that set none (max_tokens; max_output_tokens for --api responses).",
             metavar="N",
             rich_help_panel=Panel.REQUEST,
         ),
     ] = None,
+    api: Annotated[
+        str,
+        typer.Option(
+            "--api",
+            envvar="STREAMDUMP_API",
+            metavar="chat|responses|completions",
+            help="Wire format: chat completions, the Responses API, or text completions "
+            "(a Batch API line goes by its own url).",
+            rich_help_panel=Panel.ENDPOINT,
+        ),
+    ] = "chat",
     simulate: Annotated[
         bool,
         typer.Option(
@@ -365,7 +376,7 @@ def run(
     ] = None,
 ) -> None:
     from .attempt import AttemptSettings
-    from .jobs import Defaults
+    from .jobs import Defaults, defaults_options
     from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
     from .results import check_results_path
@@ -373,6 +384,7 @@ def run(
     from .runstate import RunSettings
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
+    from .wire import NAMES as API_NAMES
 
     try:
         ext = check_ext(ext)
@@ -393,27 +405,27 @@ def run(
         return
     results = tagged(results_jsonl, chosen) if results_jsonl is not None else None
 
+    if api not in API_NAMES:
+        _fail_setup(f"--api must be one of {', '.join(API_NAMES)}, not {api!r}")
     params: dict[str, object] = {}
     if temperature is not None:
         params["temperature"] = temperature
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
     defaults = Defaults(
         model=model or C.DEFAULT_MODEL,
         system=system,
         params=params,
         template=prompt_template,
         system_template=system_tpl,
+        api=api,
+        max_tokens=max_tokens,
     )
     options = {
         "prompts": prompts,
         "out_dir": str(out_dir),
-        "model": defaults.model,
+        **defaults_options(defaults),
         "concurrency": concurrency,
         "base_url": "simulator" if simulate else public_url(base_url),
         "api_key_env": api_key_env,
-        "system": system,
-        "params": params,
         "max_retries": max_retries,
         "backoff_base": backoff_base,
         "backoff_max": backoff_max,
@@ -428,9 +440,7 @@ def run(
         "ext": ext,
         "no_reasoning": no_reasoning,
         "template": template,
-        "template_text": prompt_template.text if prompt_template is not None else None,
         "system_template": system_template,
-        "system_template_text": system_tpl.text if system_tpl is not None else None,
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
     }

@@ -49,7 +49,7 @@ def dry_run(path: str, defaults: Defaults, *, expected_output_tokens: int, shard
         counter = counter_for(job.model)
         totals.exact = counter.exact
         totals.items += 1
-        totals.prompt_tokens += counter.messages(job.messages)
+        totals.prompt_tokens += job.prompt_tokens(counter)
         if job.output_limit is None:
             totals.without_max += 1
         totals.max_output_tokens += job.output_budget(expected_output_tokens)

@@ -2,7 +2,7 @@
 
     StreamdumpError
     ├── SetupError            the run cannot start; nothing was sent (exit 2)
-    │   ├── InputError        one or more FILE:LINE problems in the prompts file
+    │   ├── InputError        one or more FILE:LINE problems in the prompts file (each a LineError)
     │   ├── OutputDirError    the out-dir cannot be created or written
     │   └── LockedError       another run is writing the same files in the out-dir
     ├── DiskError             writing an item's files failed mid-run (disk full, I/O error)
@@ -10,17 +10,24 @@
         ├── RetryableError    408, 409, 429, 5xx, connection, timeout, and the stream faults below
         │   ├── StallError            no data chunk for --idle-timeout seconds
         │   ├── AttemptTimeoutError   the attempt ran past --timeout seconds
-        │   ├── StreamEventError      the server sent an SSE error event mid-stream
+        │   ├── StreamEventError      the server sent an SSE error event mid-stream (a transient code)
         │   ├── MalformedChunkError   a data line that is not JSON
         │   └── IncompleteStreamError the stream ended without a finish_reason
         └── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
-            └── MissingChoicesError  the stream finished without some of the n choices asked for
+            ├── MissingChoicesError  the stream finished without some of the n choices asked for
+            └── RequestFaultError    the stream failed with a code that blames the request
+
+    LineError (a ValueError)  what is wrong with one input line; the caller adds FILE:LINE
 
 Input errors are never retried.  An item whose attempts are used up is recorded as failed with the
 last ``AttemptError`` and every attempt's summary; the run goes on.
 """
 
 from __future__ import annotations
+
+
+class LineError(ValueError):
+    """What is wrong with one line of the prompts file (the caller adds FILE:LINE)."""
 
 
 class StreamdumpError(Exception):
@@ -67,8 +74,10 @@ class AttemptError(StreamdumpError):
         kind: str | None = None,
         headers: dict[str, str] | None = None,
         body: object | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.code = code  # the server's error code, when a stream failed with one
         self.body = body  # the server's error object, when it answered with one
         self.headers = headers
         self.status = status
@@ -111,3 +120,7 @@ class FatalRequestError(AttemptError):
 
 class MissingChoicesError(FatalRequestError):
     """The server finished the stream but never sent some choices: it does not support ``n``."""
+
+
+class RequestFaultError(FatalRequestError):
+    """The stream failed with an error code that says the request itself is at fault."""

@@ -15,23 +15,24 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from .digests import DigestTable
-from .errors import InputError
+from .errors import InputError, LineError
 from .naming import fold_key, hashed_name, is_plain, safe_name
 from .shard import Shard
-from .templates import Template, TemplateError
+from .templates import Template, TemplateError, templates_from_options
+from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
+from .wire.chat import check_messages
 
-BATCH_URL = "/v1/chat/completions"
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-# Parameters streamdump sets itself; a line may not set them.
-RESERVED_PARAMS = frozenset({"messages", "model", "stream", "stream_options"})
+if TYPE_CHECKING:
+    from .tokens import Counter
+
+DEFAULT_API = DEFAULT
+
+# Parameters streamdump sets itself; a line may not set them (nor its format's input fields).
+RESERVED_PARAMS = frozenset({"model", "stream", "stream_options"})
 MAX_PROBLEMS = 50
-
-
-class LineError(ValueError):
-    """What is wrong with one line (the caller adds FILE:LINE)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,50 @@ class Defaults:
     params: dict[str, Any] = field(default_factory=dict)
     template: Template | None = None  # --template: every line is a record rendered into the prompt
     system_template: Template | None = None
+    api: str = DEFAULT_API  # --api: the wire format of lines that are not Batch API lines
+    max_tokens: int | None = None  # --max-tokens: each format's own output limit, where a line sets none
+
+    @property
+    def wire(self) -> WireFormat:
+        return wire_for(self.api)
+
+
+def defaults_options(defaults: Defaults) -> dict[str, Any]:
+    """What summary.json's ``options`` record of the defaults; ``defaults_from_options`` reads it back
+    (``status --prompts`` recomputes request hashes under the defaults the run used)."""
+    return {
+        "model": defaults.model,
+        "api": defaults.api,
+        "system": defaults.system,
+        "params": defaults.params,
+        "max_tokens": defaults.max_tokens,
+        "template_text": defaults.template.text if defaults.template is not None else None,
+        "system_template_text": defaults.system_template.text if defaults.system_template is not None else None,
+    }
+
+
+def defaults_from_options(options: dict[str, Any], *, default_model: str) -> Defaults:
+    """The Defaults a run used, from its summary's ``options`` (older summaries included: they have
+    no ``api`` and keep ``--max-tokens`` in ``params``). Raises ValueError for options it cannot read."""
+    template, system_template = templates_from_options(
+        template=None,
+        template_text=options.get("template_text"),
+        system_template=None,
+        system_template_text=options.get("system_template_text"),
+        system=options.get("system"),
+    )
+    api = options.get("api") or DEFAULT_API
+    wire_for(api)  # KeyError for a format this version does not know
+    max_tokens = options.get("max_tokens")
+    return Defaults(
+        model=options.get("model") or default_model,
+        system=options.get("system"),
+        params=dict(options.get("params") or {}),
+        template=template,
+        system_template=system_template,
+        api=api,
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +95,20 @@ class Job:
     id: str
     line: int
     model: str
-    messages: list[dict[str, Any]]
+    request: dict[str, Any]  # the input fields of its wire format (messages; input/instructions; prompt)
     params: dict[str, Any]
     name: str = ""
     request_hash: str = ""
+    api: str = DEFAULT_API
+
+    @property
+    def wire(self) -> WireFormat:
+        return wire_for(self.api)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """A chat job's messages (empty for other formats)."""
+        return list(self.request.get("messages") or ())
 
     @property
     def choices(self) -> int:
@@ -63,27 +118,40 @@ class Job:
 
     @property
     def output_limit(self) -> int | None:
-        """max_completion_tokens or max_tokens per choice, when the request sets one."""
-        limit = self.params.get("max_completion_tokens") or self.params.get("max_tokens")
-        return limit if isinstance(limit, int) and limit > 0 else None
+        """The output limit per choice (max_completion_tokens, max_tokens, max_output_tokens), if set."""
+        for name in self.wire.limit_params:
+            limit = self.params.get(name)
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+                return limit
+        return None
 
     def output_budget(self, expected: int) -> int:
         """The most output tokens the request may cost: its limit (or ``expected``) for each choice."""
         return (self.output_limit or expected) * self.choices
 
+    def prompt_tokens(self, counter: Counter) -> int:
+        return self.wire.count_prompt(counter, self.request)
+
     def body(self) -> dict[str, Any]:
-        """The chat-completions request body, without the streaming options."""
-        return {**self.params, "model": self.model, "messages": self.messages}
+        """The request body, without the streaming options."""
+        return {**self.params, "model": self.model, **self.request}
 
 
 def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
-    """A stable hash of everything that decides the response: model, messages, parameters."""
-    canonical = json.dumps(
-        {"model": model, "messages": messages, "params": params},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    """A stable hash of everything that decides a chat response: model, messages, parameters."""
+    return _hash({"model": model, "messages": messages, "params": params})
+
+
+def job_hash(api: str, model: str, request: dict[str, Any], params: dict[str, Any]) -> str:
+    """The request hash of any format. The format enters it only when it is not chat, so out-dirs
+    written before there were other formats resume unchanged."""
+    if api == DEFAULT_API:
+        return request_hash(model, request["messages"], params)
+    return _hash({"api": api, "model": model, "request": request, "params": params})
+
+
+def _hash(value: dict[str, Any]) -> str:
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -91,28 +159,10 @@ def default_id(line: int) -> str:
     return f"line-{line:06d}"
 
 
-def _check_messages(messages: object) -> list[dict[str, Any]]:
-    if not isinstance(messages, list) or not messages:
-        raise LineError('"messages" must be a non-empty list')
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise LineError(f"{where} must be an object")
-        role = message.get("role")
-        if role not in ROLES:
-            raise LineError(f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {role!r}")
-        content = message.get("content")
-        if content is None and role not in ("assistant", "tool", "function"):
-            raise LineError(f'{where} has no "content"')
-        if content is not None and not isinstance(content, (str, list)):
-            raise LineError(f"{where}.content must be a string or a list of parts")
-    return messages
-
-
-def _check_params(params: object, where: str) -> dict[str, Any]:
+def _check_params(params: object, where: str, wire: WireFormat) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise LineError(f'"{where}" must be an object')
-    reserved = sorted(RESERVED_PARAMS & params.keys())
+    reserved = sorted((RESERVED_PARAMS | wire.input_fields) & params.keys())
     if reserved:
         raise LineError(f'"{where}" may not set {", ".join(reserved)}')
     return params
@@ -142,24 +192,30 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object, got {type(obj).__name__}")
 
+    wire = defaults.wire
     if defaults.template is not None:
         # A record: its fields fill the template; only "id", "model" and "params" mean more.
         item_id = _check_id(obj.get("id"), "id")
-        messages = _render(obj, defaults.template, defaults.system_template, defaults.system)
+        prompt, system = _render(obj, defaults.template, defaults.system_template, defaults.system)
+        request = wire.from_prompt(prompt, system)
         model = obj.get("model", defaults.model)
-        params = _check_params(obj.get("params", {}), "params")
+        params = _check_params(obj.get("params", {}), "params", wire)
     elif "custom_id" in obj or "body" in obj or "url" in obj:
         item_id = _check_id(obj.get("custom_id"), "custom_id")
         if obj.get("method", "POST") != "POST":
             raise LineError(f'Batch API "method" must be POST, not {obj.get("method")!r}')
-        if obj.get("url") != BATCH_URL:
-            raise LineError(f'unknown Batch API "url" {obj.get("url")!r}: only {BATCH_URL} is supported')
+        found = BY_BATCH_URL.get(obj.get("url"))  # type: ignore[arg-type]
+        if found is None:
+            urls = ", ".join(BY_BATCH_URL)
+            raise LineError(f'unknown Batch API "url" {obj.get("url")!r}: one of {urls} is supported')
+        wire = found
         body = obj.get("body")
         if not isinstance(body, dict):
             raise LineError('Batch API "body" must be an object')
-        messages = _check_messages(body.get("messages"))
+        request = wire.from_body(body)
         model = body.get("model", defaults.model)
-        params = {k: v for k, v in body.items() if k not in RESERVED_PARAMS}
+        reserved = RESERVED_PARAMS | wire.input_fields
+        params = {k: v for k, v in body.items() if k not in reserved}
     else:
         item_id = _check_id(obj.get("id"), "id")
         if "prompt" in obj and "messages" in obj:
@@ -171,37 +227,37 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
             system = obj.get("system", defaults.system)
             if system is not None and not isinstance(system, str):
                 raise LineError('"system" must be a string')
-            messages = [{"role": "user", "content": prompt}]
-            if system:
-                messages.insert(0, {"role": "system", "content": system})
+            request = wire.from_prompt(prompt, system)
         elif "messages" in obj:
-            messages = _check_messages(obj["messages"])
-            if defaults.system and not any(m["role"] in ("system", "developer") for m in messages):
-                messages = [{"role": "system", "content": defaults.system}, *messages]
+            request = wire.from_messages(check_messages(obj["messages"]), defaults.system)
         else:
             raise LineError('a line needs "prompt" or "messages"')
         model = obj.get("model", defaults.model)
-        params = _check_params(obj.get("params", {}), "params")
+        params = _check_params(obj.get("params", {}), "params", wire)
 
     if not isinstance(model, str) or not model:
         raise LineError('"model" must be a non-empty string')
     params = {**defaults.params, **params}
+    if defaults.max_tokens is not None and not any(name in params for name in wire.limit_params):
+        params[wire.limit_param] = defaults.max_tokens
     n = params.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise LineError('"n" must be a positive integer')
+    wire.check_params(params)
     return Job(
         id=item_id or default_id(line),
         line=line,
         model=model,
-        messages=messages,
+        request=request,
         params=params,
-        request_hash=request_hash(model, messages, params) if with_hash else "",
+        request_hash=job_hash(wire.name, model, request, params) if with_hash else "",
+        api=wire.name,
     )
 
 
 def _render(
     record: dict[str, Any], template: Template, system_template: Template | None, system: str | None
-) -> list[dict[str, Any]]:
+) -> tuple[str, str | None]:
     problems = []
     prompt = ""
     try:
@@ -217,10 +273,7 @@ def _render(
         raise LineError("; ".join(problems))
     if not prompt.strip():
         raise LineError(f"{template.label} renders an empty prompt for this record")
-    messages = [{"role": "user", "content": prompt}]
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
-    return messages
+    return prompt, system
 
 
 def _digest(text: str) -> int:
@@ -414,7 +467,7 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
 
 
 def _with_name(job: Job, name: str) -> Job:
-    return Job(job.id, job.line, job.model, job.messages, job.params, name, job.request_hash)
+    return Job(job.id, job.line, job.model, job.request, job.params, name, job.request_hash, job.api)
 
 
 __all__ = ["Defaults", "InputPlan", "Job", "LineError", "is_plain", "iter_jobs", "parse_line", "scan"]

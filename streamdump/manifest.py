@@ -1,4 +1,5 @@
 """The manifests: one JSON line per finished item, appended as items finish; read back on resume.
+The entry is built here too (``build_entry``), and the item's error record beside it.
 
 An unsharded run writes ``manifest.jsonl``; a run of ``--shard K/N`` writes ``manifest.K-of-N.jsonl``,
 so shards sharing an out-dir never write the same file.  Readers take every manifest in the dir.
@@ -15,9 +16,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .output import MANIFEST
+
+if TYPE_CHECKING:
+    from .errors import AttemptError
+    from .jobs import Job
+    from .sse import StreamState
 
 _SHARD_MANIFEST = re.compile(r"manifest\.([1-9][0-9]*)-of-([1-9][0-9]*)\.jsonl")
 
@@ -117,3 +123,71 @@ def _finished(entry: dict[str, Any], path: Path, offset: int) -> Finished:
 def load_finished(out_dir: Path, *, keep: Callable[[str], bool] | None = None) -> dict[str, Finished]:
     """id -> its latest manifest entry, for resume (only ids ``keep`` accepts, when given)."""
     return latest_entries(out_dir, _finished, keep=keep)
+
+
+def build_entry(
+    *,
+    job: Job,
+    file: str,
+    status: str,
+    attempts: int,
+    state: StreamState,
+    usage: dict[str, Any],
+    chars: int,
+    fields: dict[str, Any],
+    ttft: float | None,
+    duration: float,
+    request_id: str | None,
+    ended_at: str,
+) -> dict[str, Any]:
+    """One manifest line: what an item's latest attempt came to (``fields`` are the files' counts,
+    with ``choices`` when there are several)."""
+    fields = dict(fields)
+    choices = fields.pop("choices", None)
+    entry = {
+        "id": job.id,
+        "line": job.line,
+        "file": file,
+        "status": status,
+        "api": job.api,
+        "finish_reason": state.finish_reason,
+        "model": state.model or job.model,
+        "attempts": attempts,
+        "usage": usage,
+        "chars": chars,
+        **fields,
+        "ttft_s": None if ttft is None else round(ttft, 4),
+        "duration_s": round(duration, 4),
+        "request_hash": job.request_hash,
+        "request_id": request_id,
+        "response_id": state.response_id,
+        "ended_at": ended_at,
+    }
+    if choices is not None:
+        entry["choices"] = choices
+    return entry
+
+
+def error_fields(exc: AttemptError) -> dict[str, Any]:
+    """How a failure reads in the manifest, the error record and the results file."""
+    error: dict[str, Any] = {"type": exc.kind, "message": str(exc), "status": exc.status}
+    if exc.code is not None:
+        error["code"] = exc.code
+    if isinstance(exc.body, dict):
+        error["body"] = exc.body  # the server's own error object, for the results file
+    return error
+
+
+def error_record(
+    *, job: Job, file: str, error: dict[str, Any], attempts: list[dict[str, Any]], kept: list[str], answer_part: str
+) -> bytes:
+    """``<name>.error.json``: the last error, every attempt, and which partial files were kept."""
+    record = {
+        "id": job.id,
+        "file": file,
+        "error": error,
+        "attempts": attempts,
+        "partial_file": answer_part if answer_part in kept else None,
+        "partial_files": kept,
+    }
+    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")

@@ -3,10 +3,12 @@
 ``batch_line`` is pure: a manifest entry and the item's text in, a Batch API output line out::
 
     {"id": "batch_req_…", "custom_id": "<id>",
-     "response": {"status_code": 200, "request_id": "…", "body": {<a chat.completion object>}},
+     "response": {"status_code": 200, "request_id": "…", "body": {<the format's own object>}},
      "error": null}
 
-A failed item has ``error: {"code", "message"}``, and ``response`` carries the HTTP status and an
+The body is what the item's wire format answers without streaming (``wire.*.batch_body``): a
+``chat.completion``, a ``response`` or a ``text_completion`` object.  A failed item has
+``error: {"code", "message"}``, and ``response`` carries the HTTP status and an
 error body when the server answered with one (``null`` otherwise: a dropped connection, a stall).
 A cancelled item has ``error.code`` ``cancelled``.  Lines for items done by an earlier run (skipped
 on resume) are rebuilt from their manifest entry and ``.txt`` file, so the file always covers every
@@ -28,6 +30,7 @@ from typing import Any
 from .errors import DiskError, OutputDirError, SetupError
 from .manifest import Finished, read_entry
 from .output import TRUNCATE_FLAGS, OutputWriter, write_all
+from .wire import DEFAULT, wire_for
 
 
 def _digest(entry: dict[str, Any]) -> str:
@@ -45,20 +48,6 @@ def _created(entry: dict[str, Any]) -> int:
     return int(ended - (duration if isinstance(duration, (int, float)) else 0))
 
 
-def _usage(entry: dict[str, Any]) -> dict[str, int]:
-    usage = entry.get("usage") or {}
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _message(output: dict[str, Any]) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": output.get("content"), "refusal": output.get("refusal")}
-    if output.get("tool_calls"):
-        message["tool_calls"] = output["tool_calls"]
-    return message
-
-
 def batch_line(entry: dict[str, Any], outputs: str | list[dict[str, Any]] | None) -> dict[str, Any]:
     """The Batch API output line for one manifest entry.
 
@@ -74,23 +63,8 @@ def batch_line(entry: dict[str, Any], outputs: str | list[dict[str, Any]] | None
     line: dict[str, Any] = {"id": f"batch_req_{digest[:32]}", "custom_id": entry["id"], "response": None}
     status = entry.get("status")
     if status in ("ok", "refused") and outputs is not None:
-        body = {
-            "id": entry.get("response_id") or f"chatcmpl-{digest[:24]}",
-            "object": "chat.completion",
-            "created": _created(entry),
-            "model": entry.get("model"),
-            "choices": [
-                {
-                    "index": output.get("index", 0),
-                    "message": _message(output),
-                    "logprobs": None,
-                    "finish_reason": output.get("finish_reason"),
-                }
-                for output in outputs
-            ],
-            "usage": _usage(entry),
-            "system_fingerprint": None,
-        }
+        wire = wire_for(str(entry.get("api") or DEFAULT))
+        body = wire.batch_body(entry, outputs, created=_created(entry), token=digest[:24])
         line["response"] = {"status_code": 200, "request_id": request_id, "body": body}
         line["error"] = None
         return line

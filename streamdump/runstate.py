@@ -45,6 +45,16 @@ class RunResult:
     started_at: float = 0.0
     ended_at: float = 0.0
 
+    def add(self, entry: dict[str, Any]) -> None:
+        """Count one item's manifest entry: its status, finish reasons (one per choice) and tokens."""
+        self.statuses[entry["status"]] += 1
+        for reason in [c["finish_reason"] for c in entry.get("choices", ())] or [entry["finish_reason"]]:
+            if reason:
+                self.finish_reasons[reason] += 1
+        usage = entry["usage"]
+        self.prompt_tokens += usage.get("prompt_tokens") or 0
+        self.completion_tokens += usage.get("completion_tokens") or 0
+
     @property
     def all_ok(self) -> bool:
         done = self.statuses.get("ok", 0) + self.skipped

@@ -1,6 +1,7 @@
-"""Server-sent events from a chat-completions stream: bytes in, text pieces out. Pure; no I/O.
+"""Server-sent events, for every wire format: bytes in, events out; and the state of one stream. Pure.
 
-We parse the SSE lines ourselves instead of iterating openai's typed chunks: building a pydantic
+Each wire format (``wire/``) turns the events into text.  We parse the SSE lines ourselves
+instead of iterating openai's typed chunks: building a pydantic
 object per chunk costs several times what the rest of the pipeline does (see benchmarks/).
 Bytes stay bytes until a whole line is in, so a UTF-8 character split across network reads is
 never cut.
@@ -15,7 +16,6 @@ from typing import Any
 import orjson
 
 from .choices import Choices
-from .errors import MalformedChunkError, StreamEventError
 
 
 class LineSplitter:
@@ -99,7 +99,7 @@ class StreamState:
     choices: Choices = field(default_factory=Choices)  # everything but choice 0's plain content
 
 
-def _error_message(error: object) -> str:
+def error_message(error: object) -> str:
     if isinstance(error, dict):
         message = error.get("message")
         if isinstance(message, str) and message:
@@ -109,58 +109,10 @@ def _error_message(error: object) -> str:
     return "the server sent an error event mid-stream"
 
 
-def _loads(data: bytes) -> Any:
+def loads(data: bytes) -> Any:
     """orjson (a fifth of json's time on a chunk); json for what orjson refuses and json takes: a lone
     surrogate escape (a pair split across two chunks), NaN, integers past 64 bits."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
-
-
-def parse_event(data: bytes, state: StreamState, event: str | None = None) -> str | None:
-    """Apply one SSE ``data`` payload to ``state``; return choice 0's answer text, if any.
-
-    Everything else a chunk carries (reasoning, refusals, tool calls, other choices) goes to
-    ``state.choices`` (see ``choices``).
-
-    Raises StreamEventError for an ``{"error": ...}`` event, MalformedChunkError for non-JSON.
-    """
-    if data.startswith(b"[DONE]"):
-        state.done = True
-        return None
-    try:
-        chunk = _loads(data)
-    except ValueError:
-        shown = data[:80].decode("utf-8", "replace")
-        raise MalformedChunkError(f"the server sent a data line that is not JSON: {shown!r}") from None
-    if not isinstance(chunk, dict):
-        raise MalformedChunkError("the server sent a data line that is not a JSON object")
-    if chunk.get("error") or event == "error":
-        error = chunk.get("error") or chunk
-        status = error.get("code") if isinstance(error, dict) else None
-        raise StreamEventError(_error_message(error), status=status if isinstance(status, int) else None)
-    state.chunks += 1
-    if state.model is None:
-        state.model = chunk.get("model")
-        state.response_id = chunk.get("id")
-    usage = chunk.get("usage")
-    if usage:
-        state.usage = usage
-    text = None
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta")
-        if delta:
-            content = delta.get("content")
-            # The common chunk, {"content": "..."} of choice 0, costs no more than this test.
-            if not (content and len(delta) == 1 and not choice.get("index")):
-                content = state.choices.delta(choice.get("index") or 0, delta)
-            if content:
-                text = content if text is None else text + content
-        reason = choice.get("finish_reason")
-        if reason:
-            index = choice.get("index") or 0
-            state.choices.finish(index, reason)
-            if not index:
-                state.finish_reason = reason
-    return text

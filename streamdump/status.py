@@ -16,10 +16,9 @@ from typing import Any
 
 from . import _constants as C
 from .errors import SetupError
-from .jobs import Defaults, iter_jobs, read_ids, scan
+from .jobs import Defaults, defaults_from_options, iter_jobs, read_ids, scan
 from .manifest import iter_entries, latest_entries, manifest_paths
 from .output import SUMMARY
-from .templates import templates_from_options
 
 SHOWN = 20  # ids listed per group in the text output (--json lists all)
 
@@ -104,20 +103,10 @@ def _run_defaults(out_dir: Path, prompts: str) -> Defaults | None:
             continue
         if not _same_file(str(options.get("prompts")), prompts):
             continue
-        template, system_template = templates_from_options(
-            template=None,
-            template_text=options.get("template_text"),
-            system_template=None,
-            system_template_text=options.get("system_template_text"),
-            system=options.get("system"),
-        )
-        return Defaults(
-            model=options.get("model") or C.DEFAULT_MODEL,
-            system=options.get("system"),
-            params=dict(options.get("params") or {}),
-            template=template,
-            system_template=system_template,
-        )
+        try:
+            return defaults_from_options(options, default_model=C.DEFAULT_MODEL)
+        except (KeyError, TypeError, ValueError, SetupError):
+            continue
     return None
 
 

@@ -119,7 +119,7 @@ class Counter:
             total += TOKENS_PER_MESSAGE
             for key, value in message.items():
                 if key == "content":
-                    total += self.text(_content_text(value))
+                    total += self.text(content_text(value))
                 elif isinstance(value, str):
                     total += self.text(value)
                     if key == "name":
@@ -127,7 +127,7 @@ class Counter:
         return total
 
 
-def _content_text(content: object) -> str:
+def content_text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from streamdump.choices import ANSWER, REASONING, REFUSAL, Choices
-from streamdump.sse import StreamState, parse_event
+from streamdump.sse import StreamState
+from streamdump.wire.chat import FORMAT as CHAT
 
 
 def collecting(n: int = 1) -> tuple[Choices, list[tuple[str, int, str]]]:
@@ -20,7 +21,7 @@ def run(chunks: list[dict[str, Any]], n: int = 1) -> tuple[StreamState, str, lis
     """Feed chunks through parse_event; return the state, choice 0's text, and what was sunk."""
     choices, sunk = collecting(n)
     state = StreamState(choices=choices)
-    text = "".join(parse_event(json.dumps(chunk).encode(), state) or "" for chunk in chunks)
+    text = "".join(CHAT.parse_event(json.dumps(chunk).encode(), state, None) or "" for chunk in chunks)
     return state, text, sunk
 
 

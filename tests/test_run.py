@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from streamdump.cli import app
+from streamdump.launch import public_url
 from streamdump.simulator import Simulator
 
 from support import Ran, expected_text, write_jsonl
@@ -173,7 +174,7 @@ def test_invalid_input_reports_every_line_sends_nothing_writes_nothing(
             '"just a string"',
             {"id": "ok", "prompt": "duplicate"},
             {"id": "m", "messages": [{"role": "user"}]},
-            {"custom_id": "x", "method": "POST", "url": "/v1/completions", "body": {}},
+            {"custom_id": "x", "method": "POST", "url": "/v1/embeddings", "body": {}},
         ],
     )
     out = tmp_path / "out"
@@ -309,3 +310,29 @@ def test_json_errors_point_into_the_line(sim: Simulator, run_cli: Callable[..., 
     ran = run_cli(prompts, sim=sim)
     assert ran.exit_code == 2
     assert f"{prompts}:1: invalid JSON: Expecting ',' delimiter (column 31)" in ran.stderr
+
+
+def test_credentials_in_the_base_url_never_reach_the_summary(
+    sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}])
+    url = sim.base_url.replace("http://", "http://user:hunter2@")
+    result = CliRunner().invoke(app, ["run", str(prompts), "-o", str(tmp_path / "out"), "-q", "--base-url", url])
+    assert result.exit_code == 0, result.stderr
+    summary = (tmp_path / "out" / "summary.json").read_text()
+    assert "hunter2" not in summary
+    assert json.loads(summary)["options"]["base_url"] == sim.base_url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (None, None),
+        ("http://localhost:8000/v1", "http://localhost:8000/v1"),
+        ("https://user:pw@host/v1", "https://host/v1"),
+        ("https://host/openai?api-key=sekrit&x=1", "https://host/openai"),
+        ("https://tok@host:8443/v1#frag", "https://host:8443/v1"),
+    ],
+)
+def test_public_url_drops_credentials_and_queries(url: str | None, shown: str | None) -> None:
+    assert public_url(url) == shown

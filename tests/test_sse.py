@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamdump.errors import MalformedChunkError, StreamEventError
-from streamdump.sse import EventDecoder, LineSplitter, StreamState, parse_event
+from streamdump.sse import EventDecoder, LineSplitter, StreamState
+from streamdump.wire.chat import FORMAT as CHAT
 
 
 @pytest.mark.parametrize(
@@ -40,22 +41,27 @@ def test_event_decoder_flushes_a_last_event_without_blank_line() -> None:
 
 def test_parse_event_text_finish_usage_done() -> None:
     state = StreamState()
-    assert parse_event(b'{"model": "m", "choices": [{"delta": {"role": "assistant", "content": ""}}]}', state) is None
-    assert parse_event(b'{"choices": [{"delta": {"content": "hi"}}]}', state) == "hi"
-    assert parse_event(b'{"choices": [{"delta": {}, "finish_reason": "length"}]}', state) is None
-    assert parse_event(b'{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}', state) is None
-    assert parse_event(b"[DONE]", state) is None
+    assert (
+        CHAT.parse_event(b'{"model": "m", "choices": [{"delta": {"role": "assistant", "content": ""}}]}', state, None)
+        is None
+    )
+    assert CHAT.parse_event(b'{"choices": [{"delta": {"content": "hi"}}]}', state, None) == "hi"
+    assert CHAT.parse_event(b'{"choices": [{"delta": {}, "finish_reason": "length"}]}', state, None) is None
+    assert (
+        CHAT.parse_event(b'{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}', state, None) is None
+    )
+    assert CHAT.parse_event(b"[DONE]", state, None) is None
     assert (state.model, state.finish_reason, state.done) == ("m", "length", True)
     assert state.usage == {"prompt_tokens": 3, "completion_tokens": 1}
 
 
 def test_parse_event_errors() -> None:
     with pytest.raises(MalformedChunkError):
-        parse_event(b"{nope", StreamState())
+        CHAT.parse_event(b"{nope", StreamState(), None)
     with pytest.raises(StreamEventError, match="overloaded"):
-        parse_event(b'{"error": {"message": "overloaded"}}', StreamState())
+        CHAT.parse_event(b'{"error": {"message": "overloaded"}}', StreamState(), None)
     with pytest.raises(StreamEventError):
-        parse_event(b'{"message": "x"}', StreamState(), "error")
+        CHAT.parse_event(b'{"message": "x"}', StreamState(), "error")
 
 
 @pytest.mark.parametrize(
@@ -69,10 +75,10 @@ def test_parse_event_errors() -> None:
 )
 def test_parse_event_takes_what_json_takes(payload: bytes, text: str) -> None:
     """orjson is the fast path; whatever it refuses and json accepts still parses the same."""
-    assert parse_event(payload, StreamState()) == text
+    assert CHAT.parse_event(payload, StreamState(), None) == text
 
 
 @pytest.mark.parametrize("payload", [b'{"choices": [}', b"\xff\xfe", b'{"a": "\xc3"}'])
 def test_parse_event_refuses_what_json_refuses(payload: bytes) -> None:
     with pytest.raises(MalformedChunkError):
-        parse_event(payload, StreamState())
+        CHAT.parse_event(payload, StreamState(), None)

@@ -180,7 +180,12 @@ def test_several_choices_each_stream_into_their_own_file(
     assert entry["chars"] == sum(c["chars"] for c in entry["choices"])
     assert entry["reasoning_chars"] == sum(c["reasoning_chars"] for c in entry["choices"]) > 0
     # Usage is the request's, counted once: prompt tokens once, every choice's completion tokens.
-    assert entry["usage"] == {"prompt_tokens": 2, "completion_tokens": 3 * (12 + 3), "source": "server"}
+    assert entry["usage"] == {
+        "prompt_tokens": 2,
+        "completion_tokens": 3 * (12 + 3),
+        "reasoning_tokens": 3 * 3,  # completion_tokens_details.reasoning_tokens, recorded as it came
+        "source": "server",
+    }
     summary = ran.summary()
     assert summary["tokens"] == {"prompt": 2, "completion": 45}
     assert summary["finish_reasons"] == {"stop": 3}
