@@ -31,3 +31,5 @@ PROGRESS_INTERVAL = 10.0
 FIRST_CONTACT_ATTEMPTS = 3
 # The most of a server's error text kept in an error message.
 SERVER_MESSAGE_CHARS = 300
+# The most of a text (not JSON) error body kept in the error record.
+ERROR_BODY_CHARS = 4000

@@ -20,7 +20,9 @@
     LineError (a ValueError)  what is wrong with one input line; the caller adds FILE:LINE
 
 Input errors are never retried.  An item whose attempts are used up is recorded as failed with the
-last ``AttemptError`` and every attempt's summary; the run goes on.
+last ``AttemptError`` and every attempt's summary; the run goes on, unless the error says every
+other request would fail the same way: a 401/403 (``stops_run``), or a wrong endpoint on the run's
+first attempts (``firstcontact``).
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ class AttemptError(StreamdumpError):
         headers: dict[str, str] | None = None,
         body: object | None = None,
         code: str | None = None,
+        url: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.url = url  # the URL the request went to, without credentials, when known
         self.code = code  # the server's error code, when a stream failed with one
         self.body = body  # the server's error object, when it answered with one
         self.headers = headers

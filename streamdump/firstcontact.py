@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from . import _constants as C
+from .errors import AttemptError
 
 UNREACHABLE, WRONG_ROUTE = "unreachable", "wrong route"
 
@@ -37,6 +38,23 @@ class Contact:
     message: str  # our error message (the server's own message for an HTTP error)
     body: object = None  # the server's error body
     location: str | None = None  # a redirect's Location header
+    url: str | None = None  # where the request went, without credentials
+    model: str | None = None
+
+    @classmethod
+    def of(cls, exc: AttemptError, *, answered: bool, model: str | None = None) -> Contact:
+        """``answered``: the server sent the stream's headers before the attempt failed."""
+        location = next((v for k, v in (exc.headers or {}).items() if k.lower() == "location"), None)
+        return cls(
+            status=exc.status,
+            kind=exc.kind,
+            reached=answered or exc.status is not None,
+            message=str(exc),
+            body=exc.body,
+            location=location,
+            url=exc.url,
+            model=model,
+        )
 
 
 def classify(contact: Contact) -> str | None:
@@ -61,9 +79,7 @@ def model_unknown(contact: Contact) -> bool:
 class FirstContact:
     """Fed each attempt's outcome (``succeeded``/``failed``), says when the run should stop."""
 
-    def __init__(self, *, url: str, model: str | None = None, attempts: int = C.FIRST_CONTACT_ATTEMPTS) -> None:
-        self.url = url  # the URL requests go to, without credentials
-        self.model = model
+    def __init__(self, *, attempts: int = C.FIRST_CONTACT_ATTEMPTS) -> None:
         self.attempts = attempts
         self._seen: list[Contact] = []
         self.settled = False  # decided: the endpoint works, or the run was told to stop
@@ -87,6 +103,7 @@ class FirstContact:
 
     def _message(self, category: str, last: Contact) -> str:
         n = self.attempts
+        url = last.url or "the endpoint"
         if category == UNREACHABLE:
             if _DNS.search(last.message):
                 fix = "is the host name right?"
@@ -94,15 +111,15 @@ class FirstContact:
                 fix = "does the server speak https, or only http (or is its certificate trusted here)?"
             else:
                 fix = "is the server running, and are the host and port right?"
-            return f"cannot reach {self.url}: the first {n} attempts failed to connect ({last.message}); {fix}"
+            return f"cannot reach {url}: the first {n} attempts failed to connect ({last.message}); {fix}"
         what = f"HTTP {last.status}"
         said = last.message.removeprefix(f"{what}: ")
-        came = f"the first {n} requests to {self.url} got {what} ({said})"
+        came = f"the first {n} requests to {url} got {what} ({said})"
         if last.status is not None and 300 <= last.status < 400:
             where = f" to {last.location}" if last.location else ""
             return f"{came}: the server redirects{where}; give --base-url the URL it redirects to"
         if model_unknown(last):
-            model = f" {self.model!r}" if self.model else ""
+            model = f" {last.model!r}" if last.model else ""
             return (
                 f"{came}: the server says the model{model} is unknown; is --model one it serves? "
                 "(streamdump check lists the models it serves)"

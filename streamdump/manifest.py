@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _constants as C
 from .output import MANIFEST
 
 if TYPE_CHECKING:
@@ -175,6 +176,8 @@ def error_fields(exc: AttemptError) -> dict[str, Any]:
         error["code"] = exc.code
     if isinstance(exc.body, dict):
         error["body"] = exc.body  # the server's own error object, for the results file
+    elif isinstance(exc.body, str) and exc.body.strip():
+        error["body"] = exc.body[: C.ERROR_BODY_CHARS]  # a text error page (a proxy's 404, ...)
     return error
 
 

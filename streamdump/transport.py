@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import _constants as C
+from .endpoint import public_url
 from .errors import AttemptError, FatalRequestError, RetryableError
 from .retry import is_retried_status, parse_retry_after
 
@@ -62,12 +63,25 @@ def status_error(exc: openai.APIStatusError) -> AttemptError:
     status = exc.status_code
     headers = dict(exc.response.headers)
     message = f"HTTP {status}: {server_message(exc)}"
+    url = _url(exc.request)
     if is_retried_status(status):
         retry_after = parse_retry_after(exc.response.headers, now=time.time())
         return RetryableError(
-            message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers, body=exc.body
+            message,
+            status=status,
+            retry_after=retry_after,
+            kind=f"http_{status}",
+            headers=headers,
+            body=exc.body,
+            url=url,
         )
-    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body)
+    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body, url=url)
+
+
+def _url(request: object) -> str | None:
+    """The URL a request went to, fit to show (no credentials, no query)."""
+    url = getattr(request, "url", None)
+    return public_url(str(url)) if url is not None else None
 
 
 def server_message(exc: openai.APIStatusError) -> str:
@@ -110,10 +124,12 @@ def mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
         yield
     except openai.APIStatusError as exc:
         raise status_error(exc) from None
-    except openai.APITimeoutError:
-        raise RetryableError("timed out connecting to the server", kind="timeout") from None
+    except openai.APITimeoutError as exc:
+        raise RetryableError("timed out connecting to the server", kind="timeout", url=_url(exc.request)) from None
     except openai.APIConnectionError as exc:
-        raise RetryableError(f"connection error: {exc.__cause__ or exc}", kind="connection") from None
+        raise RetryableError(
+            f"connection error: {exc.__cause__ or exc}", kind="connection", url=_url(exc.request)
+        ) from None
     except httpx2.TimeoutException:
         raise RetryableError("timed out reading the stream", kind="timeout") from None
     except httpx2.TransportError as exc:

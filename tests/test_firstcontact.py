@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from streamdump.firstcontact import Contact, FirstContact
@@ -39,14 +41,14 @@ OK = None  # a success
 
 
 def feed(outcomes: list[Contact | None], attempts: int = 3) -> list[str | None]:
-    first = FirstContact(url=URL, model="llama", attempts=attempts)
+    first = FirstContact(attempts=attempts)
     answers: list[str | None] = []
     for outcome in outcomes:
         if outcome is None:
             first.succeeded()
             answers.append(None)
         else:
-            answers.append(first.failed(outcome))
+            answers.append(first.failed(dataclasses.replace(outcome, url=URL, model="llama")))
     return answers
 
 

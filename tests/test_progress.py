@@ -6,14 +6,24 @@ import fcntl
 import io
 import os
 import re
+import signal
 import struct
+import subprocess
+import sys
 import termios
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from streamdump.cli import app
 from streamdump.progress import Progress
+from streamdump.simulator import Simulator
+
+from support import AMBIENT, wait_for, write_jsonl
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d streamdump: ")
 
@@ -112,3 +122,78 @@ def test_in_a_terminal_the_bar_counts_retries_and_keeps_its_counts_at_80_columns
     assert f"failed=1 cancelled=1 retries={retries} 0 tok/s" in last
     assert all(len(frame) <= 80 for frame in frames), max(frames, key=len)
     assert len(last.split("|")[1]) >= bar_at_least, last
+
+
+def run_on_a_terminal(
+    sim: Simulator, prompts: Path, out: Path, *args: str, interrupt_when: Callable[[], bool] | None = None
+) -> tuple[int, str]:
+    """``streamdump run`` with its stderr on a real 80-column pseudo-terminal: (exit code, what it drew)."""
+    ours, theirs = os.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in AMBIENT}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamdump", "run", str(prompts), "-o", str(out), "--base-url", sim.base_url, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=theirs,
+        env=env,
+    )
+    os.close(theirs)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(ours, chunks), daemon=True)
+    reader.start()
+    if interrupt_when is not None:
+        wait_for(interrupt_when)
+        proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    reader.join(timeout=10)
+    os.close(ours)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other side is closed
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
+def test_a_run_on_a_terminal_counts_retries_on_the_bar_and_prints_none(
+    start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim(faults=["503,times=1"])
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"p{n}", "prompt": f"p{n}"} for n in range(6)])
+    code, drawn = run_on_a_terminal(sim, prompts, tmp_path / "out", "-c", "2", "--backoff-base", "0")
+    assert code == 0, drawn
+    assert "retrying" not in drawn
+    assert "retries=6" in drawn and "6/6" in drawn
+
+
+def test_after_ctrl_c_the_bar_says_cancelled_not_failed(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    sim = start_sim(faults=["stall=30"])
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"p{n}", "prompt": f"p{n}"} for n in range(4)])
+    code, drawn = run_on_a_terminal(
+        sim, prompts, tmp_path / "out", "-c", "2", interrupt_when=lambda: len(sim.stats.requests) >= 2
+    )
+    assert code == 130, drawn
+    frames = [frame for frame in re.split(r"[\r\n]", drawn) if "/4 |" in frame]
+    assert "cancelled=2" in frames[-1] and "failed=" not in frames[-1]
+
+
+def test_verbose_prints_every_retry(start_sim: Callable[..., Simulator], tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"p{n}", "prompt": f"p{n}"} for n in range(3)])
+
+    def run(*args: str) -> str:
+        sim = start_sim(faults=["503,times=1"])
+        argv = ["run", str(prompts), "-o", str(tmp_path / "out"), "--force", "--backoff-base", "0", *args]
+        result = CliRunner().invoke(app, [*argv, "--base-url", sim.base_url])
+        assert result.exit_code == 0, result.stderr
+        return result.stderr
+
+    assert "retrying" not in run()
+    assert run("-v").count("retrying in") == 3
+    assert run("--verbose", "-q").count("retrying in") == 0
