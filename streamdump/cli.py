@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _constants as C
-from .errors import SetupError
+from .errors import NothingToDo, SetupError
 from .helptext import RUN_HELP, Panel
 
 app = typer.Typer(
@@ -487,6 +487,9 @@ def run(
             wait_lock=wait_lock,
             notify=lambda message: typer.echo(message, err=True),
         )
+    except NothingToDo as exc:
+        typer.echo(f"streamdump: {exc}", err=True)
+        raise typer.Exit(EXIT_OK) from None
     except SetupError as exc:
         _fail_setup(str(exc))
         return

@@ -1,6 +1,7 @@
 """The errors streamdump raises, drawn as a tree::
 
     StreamdumpError
+    ├── NothingToDo           the input holds no prompts: nothing sent, nothing written (exit 0)
     ├── SetupError            the run cannot start; nothing was sent (exit 2)
     │   ├── InputError        one or more FILE:LINE problems in the prompts file (each a LineError)
     │   ├── OutputDirError    the out-dir cannot be created or written
@@ -34,6 +35,10 @@ class LineError(ValueError):
 
 class StreamdumpError(Exception):
     """Root of every error streamdump raises on purpose."""
+
+
+class NothingToDo(StreamdumpError):
+    """The input holds no prompts: the run ends before it creates or writes anything."""
 
 
 class SetupError(StreamdumpError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import TextIO
 
 from . import _constants as C
 from .endpoint import Endpoint, public_url, resolve_endpoint
+from .errors import NothingToDo
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -59,6 +61,9 @@ def run_command(
     ``notify`` gets the lines about the lock (waiting for another run; a filesystem without locks).
     """
     plan = scan(prompts, defaults, shard=settings.shard)
+    if plan.empty:
+        plan.discard()
+        raise NothingToDo(f"{plan.display}: no prompts")
     try:
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
@@ -157,4 +162,6 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     )
     if result.stopped:
         text += f"; stopped early: {result.stopped}"
+    if not result.all_ok:
+        text += f"; `streamdump status {shlex.quote(out_dir)}` shows what is not ok"
     return text

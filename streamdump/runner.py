@@ -79,9 +79,13 @@ class Runner:
         finished: dict[str, Finished] = {}
         answers: set[str] = set()
         shard = self.settings.shard
+        # The latest entry of each of this run's items (for resume, and for summary.json's figures).
+        earlier = await asyncio.to_thread(
+            functools.partial(load_finished, self.settings.out_dir, keep=self.plan.contains)
+        )
+        result.begin(earlier)
         if not self.settings.force:
-            keep = shard.contains if shard is not None else None
-            finished = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
+            finished = earlier
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
         async with OutputWriter(self.settings.out_dir, manifest=manifest_name(shard)) as writer:
             if self.settings.results is not None:

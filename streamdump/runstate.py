@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from . import _constants as C
 from .attempt import AttemptSettings
+from .manifest import Finished, figures
 from .retry import RetryPolicy
 from .shard import Shard
 
@@ -32,7 +34,35 @@ class RunSettings:
 
 
 @dataclass(slots=True)
+class Figures:
+    """What summary.json counts over a set of manifest entries: statuses, finish reasons, tokens."""
+
+    statuses: Tally[str] = field(default_factory=Tally)
+    finish_reasons: Tally[str] = field(default_factory=Tally)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def count(self, status: str, reasons: tuple[str, ...], prompt: int, completion: int, *, sign: int = 1) -> None:
+        """Count one entry (``sign=-1``: take it back, when a later entry replaces it)."""
+        self.statuses[status] += sign
+        for reason in reasons:
+            self.finish_reasons[reason] += sign
+        self.prompt_tokens += sign * prompt
+        self.completion_tokens += sign * completion
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "statuses": {k: v for k, v in self.statuses.items() if v},
+            "finish_reasons": {k: v for k, v in self.finish_reasons.items() if v},
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+        }
+
+
+@dataclass(slots=True)
 class RunResult:
+    """This run's own figures, and the input's as it stands (``overall``: each item by its latest
+    manifest line, whichever run wrote it)."""
+
     total: int = 0
     statuses: Tally[str] = field(default_factory=Tally)
     finish_reasons: Tally[str] = field(default_factory=Tally)
@@ -44,16 +74,28 @@ class RunResult:
     signal: int | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
+    overall: Figures = field(default_factory=Figures)
+    earlier: Mapping[str, Finished] = field(default_factory=dict)  # the input's items before this run
+
+    def begin(self, earlier: Mapping[str, Finished]) -> None:
+        """Start ``overall`` from the latest entries earlier runs left for this run's items."""
+        self.earlier = earlier
+        for done in earlier.values():
+            self.overall.count(done.status, done.reasons, done.prompt_tokens, done.completion_tokens)
 
     def add(self, entry: dict[str, Any]) -> None:
         """Count one item's manifest entry: its status, finish reasons (one per choice) and tokens."""
-        self.statuses[entry["status"]] += 1
-        for reason in [c["finish_reason"] for c in entry.get("choices", ())] or [entry["finish_reason"]]:
-            if reason:
-                self.finish_reasons[reason] += 1
-        usage = entry["usage"]
-        self.prompt_tokens += usage.get("prompt_tokens") or 0
-        self.completion_tokens += usage.get("completion_tokens") or 0
+        status = entry["status"]
+        reasons, prompt, completion = figures(entry)
+        self.statuses[status] += 1
+        for reason in reasons:
+            self.finish_reasons[reason] += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.overall.count(status, reasons, prompt, completion)
+        before = self.earlier.get(entry["id"])
+        if before is not None:  # this entry is now the item's latest
+            self.overall.count(before.status, before.reasons, before.prompt_tokens, before.completion_tokens, sign=-1)
 
     @property
     def all_ok(self) -> bool:
@@ -61,18 +103,27 @@ class RunResult:
         return done == self.total and self.stopped is None
 
     def summary(self, options: dict[str, Any]) -> dict[str, Any]:
+        overall = self.overall.to_json()
+        recorded = sum(overall["statuses"].values())
+        mine = Figures(self.statuses, self.finish_reasons, self.prompt_tokens, self.completion_tokens).to_json()
         return {
+            # Every item of the input (or shard) as it stands: each by its latest manifest line.
             "items": self.total,
-            # Every item of the input as it stands after this run: already-done items count as ok.
-            "statuses": dict(self.statuses + Tally({"ok": self.skipped})),
-            "skipped_already_done": self.skipped,
-            "not_started": self.not_started,
-            "finish_reasons": dict(self.finish_reasons),
-            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
-            "started_at": iso(self.started_at),
-            "ended_at": iso(self.ended_at),
-            "wall_s": round(self.ended_at - self.started_at, 3),
-            "stopped": self.stopped,
+            "statuses": overall["statuses"],
+            "not_started": max(self.total - recorded, 0),  # no manifest line yet
+            "finish_reasons": overall["finish_reasons"],
+            "tokens": overall["tokens"],
+            "this_run": {
+                "statuses": mine["statuses"],
+                "skipped_already_done": self.skipped,
+                "not_started": self.not_started,
+                "finish_reasons": mine["finish_reasons"],
+                "tokens": mine["tokens"],
+                "started_at": iso(self.started_at),
+                "ended_at": iso(self.ended_at),
+                "wall_s": round(self.ended_at - self.started_at, 3),
+                "stopped": self.stopped,
+            },
             "options": options,
         }
 
