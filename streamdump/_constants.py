@@ -33,3 +33,7 @@ FIRST_CONTACT_ATTEMPTS = 3
 SERVER_MESSAGE_CHARS = 300
 # The most of a text (not JSON) error body kept in the error record.
 ERROR_BODY_CHARS = 4000
+# streamdump check: the output limit of its one streamed request (the Responses API's minimum is
+# 16), and how long each of its requests may take, in seconds.
+CHECK_OUTPUT_LIMIT = 16
+CHECK_TIMEOUT = 30.0

@@ -15,7 +15,7 @@ import typer
 
 from . import _constants as C
 from .errors import NothingToDo, SetupError
-from .helptext import RUN_HELP, Panel
+from .helptext import CHECK_HELP, RUN_HELP, Panel
 
 app = typer.Typer(
     name="streamdump",
@@ -498,6 +498,64 @@ def run(
         raise typer.Exit(130) from None
     typer.echo(describe(result, str(out_dir), chosen), err=True)
     raise typer.Exit(exit_code(result))
+
+
+@app.command(help=CHECK_HELP)
+def check(
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--base-url",
+            envvar="OPENAI_BASE_URL",
+            metavar="URL",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 \\[default: OpenAI].",
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", metavar="NAME", help="Environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model", "-m", envvar="STREAMDUMP_MODEL", metavar="NAME", help=f"Model \\[default: {C.DEFAULT_MODEL}]."
+        ),
+    ] = None,
+    api: Annotated[
+        str,
+        typer.Option(
+            "--api",
+            envvar="STREAMDUMP_API",
+            metavar="chat|responses|completions",
+            help="Wire format to check, as run's --api.",
+        ),
+    ] = "chat",
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.01, metavar="S", help="Longest each request may take, seconds.")
+    ] = C.CHECK_TIMEOUT,
+) -> None:
+    from .check import run_check, works
+    from .endpoint import public_url, resolve_endpoint
+    from .wire import NAMES as API_NAMES
+    from .wire import wire_for
+
+    if api not in API_NAMES:
+        _fail_setup(f"--api must be one of {', '.join(API_NAMES)}, not {api!r}")
+    try:
+        endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=False)
+    except SetupError as exc:
+        _fail_setup(str(exc))
+        return
+    chosen = model or C.DEFAULT_MODEL
+    where = public_url(endpoint.base_url) or "OpenAI (https://api.openai.com/v1)"
+    typer.echo(f"streamdump check: {where}, --api {api}, model {chosen}")
+    points = run_check(
+        base_url=endpoint.base_url, api_key=endpoint.api_key, model=chosen, wire=wire_for(api), deadline=timeout
+    )
+    for point in points:
+        typer.echo(point.line())
+    ok = works(points)
+    typer.echo("a run would work" if ok else "a run would not work: see FAIL above")
+    raise typer.Exit(EXIT_OK if ok else EXIT_NOT_ALL_OK)
 
 
 @app.command()

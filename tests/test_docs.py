@@ -34,3 +34,13 @@ def test_every_simulate_option_is_in_the_readme() -> None:
 def test_ci_runs_the_readmes_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"```sh\n{ci}\n```" in README
+
+
+def test_every_check_option_is_in_the_readme() -> None:
+    missing = sorted(option for option in long_options("check") if option not in README)
+    assert missing == []
+
+
+def test_real_use_starts_with_check() -> None:
+    real_use = README.split("## Real use", 1)[1]
+    assert real_use.index("streamdump check") < real_use.index("streamdump run")
