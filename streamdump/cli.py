@@ -618,6 +618,22 @@ def simulate(
             "--reasoning-field", help="Delta field for reasoning: reasoning_content (DeepSeek, SGLang) or reasoning."
         ),
     ] = "reasoning_content",
+    served: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--model", metavar="NAME", help="Serve only this model (repeatable); others get 404 model_not_found."
+        ),
+    ] = None,
+    zero_usage: Annotated[bool, typer.Option("--zero-usage", help="Report usage with every count 0.")] = False,
+    responses_data_only: Annotated[
+        bool,
+        typer.Option(
+            "--responses-data-only", help="Responses API streams as LiteLLM and vLLM send them: data only, [DONE]."
+        ),
+    ] = False,
+    responses_reasoning: Annotated[
+        str, typer.Option("--responses-reasoning", help="Responses API reasoning events: summary (OpenAI) or text.")
+    ] = "summary",
     fault: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -648,6 +664,8 @@ def simulate(
         return
     if reasoning_field not in REASONING_FIELDS:
         _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
+    if responses_reasoning not in ("summary", "text"):
+        _fail_setup(f"--responses-reasoning must be summary or text, not {responses_reasoning!r}")
     if fast and faults:
         _fail_setup("--fast injects no faults; drop --fault or --fast")
     config = SimConfig(
@@ -661,6 +679,10 @@ def simulate(
         rpm_window=limit_window,
         reasoning=reasoning,
         reasoning_field=reasoning_field,
+        models=tuple(served or ()),
+        zero_usage=zero_usage,
+        responses_data_only=responses_data_only,
+        responses_reasoning=responses_reasoning,
     )
 
     async def serve() -> None:
