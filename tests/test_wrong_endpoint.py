@@ -92,7 +92,7 @@ def test_a_dead_endpoint_stops_the_run_after_three_attempts_and_names_the_url(
     assert started(ran) == 1  # one item, its three attempts; no new item starts
     assert ran.manifest()[0]["attempts"] == 3
     summary = ran.summary()
-    assert summary["not_started"] == 9 and "cannot reach" in summary["stopped"]
+    assert summary["not_started"] == 9 and "cannot reach" in summary["this_run"]["stopped"]
 
 
 @pytest.mark.parametrize(
