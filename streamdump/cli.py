@@ -525,8 +525,8 @@ def check(
         typer.Option(
             "--api",
             envvar="STREAMDUMP_API",
-            metavar="chat|responses|completions",
-            help="Wire format to check, as run's --api.",
+            metavar="API",
+            help="Wire format to check: chat, responses or completions (as run's --api).",
         ),
     ] = "chat",
     timeout: Annotated[

@@ -24,22 +24,23 @@ class Panel:
     FAULTS = "Faults and limits"  # simulate
 
 
+# Kept within 78 columns a line: rich keeps these line breaks and wraps at the terminal's width.
 RUN_HELP = r"""Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir.
 
 Examples:
-  streamdump run prompts.jsonl --simulate                       rehearse on the built-in simulator
-  streamdump run prompts.jsonl -m gpt-4o-mini -c 32             OpenAI, key in OPENAI_API_KEY
-  streamdump run prompts.jsonl --base-url http://localhost:8000/v1 -m MODEL     a local server
+  streamdump run prompts.jsonl --simulate           # rehearse, offline
+  streamdump run prompts.jsonl -m gpt-4o-mini -c 32 # OpenAI: $OPENAI_API_KEY
+  streamdump run prompts.jsonl --base-url http://localhost:8000/v1 -m MODEL
 
-Input: JSONL, one object per line: {"id": "a", "prompt": "..."}, {"id": "b", "messages": \[...]}
-or an OpenAI Batch API request line; with --template, any records. The README's "Input" says more.
+Input: JSONL, {"id": "a", "prompt": "..."} or {"id": "b", "messages": \[...]},
+or Batch API request lines; any records with --template. README: "Input".
 """
 
 CHECK_HELP = r"""Ask the endpoint, with at most three tiny requests, whether a run would work.
 
-Checks that it is reachable, the key is accepted, the model is served, streaming works, usage
-comes in the stream (or will be estimated), stream_options is accepted, and the route exists.
-One line per point; exit 0 when a run would work, 1 otherwise, 2 on bad usage.
+Says, one line each: reachable, key accepted, model served, streaming works,
+usage in the stream (or estimated), stream_options accepted, route exists.
+Exit 0 when a run would work, 1 otherwise, 2 on bad usage.
 """
 
 

@@ -178,3 +178,15 @@ def test_judging_a_stream_that_never_finished() -> None:
     seen = Observed(models=None, stream_sent=True, stream_error=FatalRequestError("HTTP 400: bad", status=400))
     points = {p.name: p for p in judge(seen, model="m", wire=wire_for("chat"))}
     assert points["streaming works"].ok is False and points["reachable"].ok is True
+
+
+@pytest.mark.parametrize(("api", "field"), [("responses", "max_output_tokens"), ("completions", "max_tokens")])
+def test_the_other_formats_are_checked_in_their_own_words(
+    start_sim: Callable[..., Simulator], api: str, field: str
+) -> None:
+    sim = start_sim()
+    code, lines, out = check("--base-url", sim.base_url, "--api", api, "-m", "sim-1")
+    assert code == 0, out
+    assert lines["route exists"].startswith("ok") and f"/v1/{api}" in lines["route exists"]
+    [request] = sim.stats.requests
+    assert request.body is not None and request.body[field] == 16

@@ -69,3 +69,19 @@ def test_help_imports_no_http_client(args: list[str]) -> None:
     imported = set(re.findall(r"\|\s+(openai|httpx2|httpx|tiktoken)(?:\.|\s*$)", done.stderr, re.MULTILINE))
     assert imported == set()
     assert "Usage" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_the_opening_prose_reads_whole_at_80_columns(command: str) -> None:
+    head = helped(command, "--help", width=80).split("╭")[0]
+    lines = [line.strip() for line in head.splitlines() if line.strip()]
+    if command == "run":
+        examples = [line for line in lines if line.startswith("streamdump run ")]
+        assert examples == [
+            "streamdump run prompts.jsonl --simulate           # rehearse, offline",
+            "streamdump run prompts.jsonl -m gpt-4o-mini -c 32 # OpenAI: $OPENAI_API_KEY",
+            "streamdump run prompts.jsonl --base-url http://localhost:8000/v1 -m MODEL",
+        ]
+        assert sum(line.startswith(("Input:", "or Batch API")) for line in lines) == 2
+    else:
+        assert lines[-1] == "Exit 0 when a run would work, 1 otherwise, 2 on bad usage."
