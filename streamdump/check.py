@@ -9,6 +9,7 @@ the server refuses it (as a run would).  ``probe`` makes them (I/O) and records 
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,7 @@ class Observed:
 def limit_field(wire: WireFormat, base_url: str | None) -> str:
     """The output limit's field: the format's own; for OpenAI's chat, max_completion_tokens (its
     reasoning models refuse max_tokens)."""
-    if wire.name == "chat" and (base_url is None or OPENAI_HOST in base_url):
+    if wire.name == "chat" and (base_url is None or urllib.parse.urlsplit(base_url).hostname == OPENAI_HOST):
         return "max_completion_tokens"
     return wire.limit_param
 
@@ -149,6 +150,10 @@ async def _stream(
                     text.append(wire.parse_event(payload, state, event) or "")
     except TimeoutError:
         raise AttemptError(f"no complete answer within {deadline:g} s", kind="timeout") from None
+    except AttemptError as exc:
+        if exc.url is not None:  # the route it went to, as the client built it
+            seen.requests[-1] = f"POST {exc.url}"
+        raise
     seen.text = "".join(text)
     seen.finish_reason = state.finish_reason
     seen.complete = state.choices.complete
