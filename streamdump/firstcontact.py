@@ -20,9 +20,9 @@ from .errors import AttemptError
 UNREACHABLE, WRONG_ROUTE = "unreachable", "wrong route"
 
 _MODEL_UNKNOWN = re.compile(
-    r"model.*(does not exist|doesn't exist|not found|not exist|unknown|no such|not served|not available|invalid)"
+    r"model\b[^.\n]{0,80}?(does not exist|doesn't exist|not found|not exist|unknown|not served|not available)"
     r"|(unknown|invalid|no such) model|model_not_found",
-    re.IGNORECASE | re.DOTALL,
+    re.IGNORECASE,
 )
 _DNS = re.compile(r"name or service not known|nodename nor servname|getaddrinfo|name resolution|no address", re.I)
 _TLS = re.compile(r"ssl|tls|certificate", re.IGNORECASE)

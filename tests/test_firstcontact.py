@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from streamdump.firstcontact import Contact, FirstContact
+from streamdump.firstcontact import Contact, FirstContact, model_unknown
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 
@@ -110,3 +110,36 @@ def test_the_message_names_the_url_what_came_back_and_the_fix(outcome: Contact, 
 def test_an_unknown_model_is_not_blamed_on_the_path() -> None:
     message = feed([NO_MODEL] * 3)[-1]
     assert message is not None and "/v1" not in message.split(")", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("message", "body", "unknown"),
+    [
+        (
+            "The model `gpt-5x` does not exist or you do not have access to it.",
+            {"error": {"code": "model_not_found"}},
+            True,
+        ),
+        (
+            "model 'llama3' not found, try pulling it first",
+            {"error": "model 'llama3' not found, try pulling it first"},
+            True,
+        ),
+        (
+            "The model `x` does not exist.",
+            {"error": {"message": "The model `x` does not exist.", "type": "NotFoundError"}},
+            True,
+        ),
+        ("Invalid model name passed in model=foo", None, True),
+        (
+            "Unknown request URL: POST /chat/completions. Please check the URL for typos.",
+            {"error": {"type": "invalid_request_error", "code": "unknown_url"}},
+            False,
+        ),
+        ("Not Found", {"detail": "Not Found"}, False),
+        ("no route POST /chat/completions; the model field is fine. Route unknown", None, False),
+    ],
+)
+def test_which_errors_say_the_model_is_unknown(message: str, body: object, unknown: bool) -> None:
+    contact = Contact(status=404, kind="http_404", reached=True, message=f"HTTP 404: {message}", body=body)
+    assert model_unknown(contact) is unknown
