@@ -76,16 +76,12 @@ class Runner:
     async def run(self) -> RunResult:
         result = self.result
         result.started_at = time.time()
-        finished: dict[str, Finished] = {}
         answers: set[str] = set()
         shard = self.settings.shard
-        # The latest entry of each of this run's items (for resume, and for summary.json's figures).
-        earlier = await asyncio.to_thread(
-            functools.partial(load_finished, self.settings.out_dir, keep=self.plan.contains)
-        )
-        result.begin(earlier)
+        # The latest entries earlier runs left (for resume, and, also with --force, for summary.json).
+        keep = shard.contains if shard is not None else None
+        result.earlier = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
         if not self.settings.force:
-            finished = earlier
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
         async with OutputWriter(self.settings.out_dir, manifest=manifest_name(shard)) as writer:
             if self.settings.results is not None:
@@ -104,7 +100,7 @@ class Runner:
             )
             queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._feed(queue, finished, answers), name="streamdump-feeder")
+                group.create_task(self._feed(queue, answers), name="streamdump-feeder")
                 for index in range(self.settings.concurrency):
                     client = self.clients[index % len(self.clients)]
                     group.create_task(self._worker(queue, client), name=f"streamdump-worker-{index}")
@@ -115,7 +111,9 @@ class Runner:
                     self._late_error(f"cannot write the results file: {exc}")
             result.ended_at = time.time()
             result.not_started = result.total - result.skipped - sum(result.statuses.values())
-            summary = result.summary(self.settings.options)
+            # Off the loop: after an early stop this looks at every earlier entry (signals still work).
+            overall = await asyncio.to_thread(result.overall, self.plan.contains)
+            summary = result.summary(self.settings.options, overall)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
             try:
                 await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
@@ -123,15 +121,17 @@ class Runner:
                 self._late_error(f"cannot write the summary: {exc}")
         return result
 
-    async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
+    async def _feed(self, queue: asyncio.Queue[Job | None], answers: set[str]) -> None:
         skipped: list[Finished] = []  # for the results file, written in batches
         try:
             for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
                 if self.stop.is_set():
                     break
-                done = finished.get(job.id)
+                done = self.result.earlier.get(job.id)
+                self.result.reached(done)
                 if (
-                    done is not None
+                    not self.settings.force
+                    and done is not None
                     and done.status == "ok"
                     and done.request_hash == job.request_hash
                     and all(name in answers for name in self._items_().layout(job).answer_names())
@@ -146,6 +146,8 @@ class Runner:
                         await asyncio.sleep(0)  # let signals and progress through on a long skip
                     continue
                 await queue.put(job)
+            else:
+                self.result.fed_all = True
             await self._skipped_results(skipped)
         except LineError as exc:  # the checked part of the file was rewritten under us
             self.stop_run(f"the prompts file changed during the run ({exc}); nothing more is sent")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,23 @@ class Figures:
         self.prompt_tokens += sign * prompt
         self.completion_tokens += sign * completion
 
+    def add(self, done: Finished, *, sign: int = 1) -> None:
+        """Count an earlier run's entry (``sign=-1``: take it back)."""
+        self.count(done.status, done.reasons, done.prompt_tokens, done.completion_tokens, sign=sign)
+
+    def merged(self, other: Figures, *, sign: int = 1) -> Figures:
+        """A new tally: this one plus (or, ``sign=-1``, minus) ``other``."""
+
+        def combine(mine: Tally[str], theirs: Tally[str]) -> Tally[str]:
+            return Tally({key: mine.get(key, 0) + sign * theirs.get(key, 0) for key in mine.keys() | theirs.keys()})
+
+        return Figures(
+            combine(self.statuses, other.statuses),
+            combine(self.finish_reasons, other.finish_reasons),
+            self.prompt_tokens + sign * other.prompt_tokens,
+            self.completion_tokens + sign * other.completion_tokens,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "statuses": {k: v for k, v in self.statuses.items() if v},
@@ -60,8 +77,9 @@ class Figures:
 
 @dataclass(slots=True)
 class RunResult:
-    """This run's own figures, and the input's as it stands (``overall``: each item by its latest
-    manifest line, whichever run wrote it)."""
+    """This run's own figures, and what summary.json needs for the input's as it stands (each item
+    by its latest manifest line, whichever run wrote it): the earlier runs' entries the feeder met,
+    and those this run's entries replaced."""
 
     total: int = 0
     statuses: Tally[str] = field(default_factory=Tally)
@@ -74,14 +92,15 @@ class RunResult:
     signal: int | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
-    overall: Figures = field(default_factory=Figures)
-    earlier: Mapping[str, Finished] = field(default_factory=dict)  # the input's items before this run
+    earlier: Mapping[str, Finished] = field(default_factory=dict)  # latest entries before this run
+    met: Figures = field(default_factory=Figures)  # earlier entries of the items the feeder handed out
+    replaced: Figures = field(default_factory=Figures)  # earlier entries this run's entries replaced
+    fed_all: bool = False  # the feeder went through the whole input
 
-    def begin(self, earlier: Mapping[str, Finished]) -> None:
-        """Start ``overall`` from the latest entries earlier runs left for this run's items."""
-        self.earlier = earlier
-        for done in earlier.values():
-            self.overall.count(done.status, done.reasons, done.prompt_tokens, done.completion_tokens)
+    def reached(self, done: Finished | None) -> None:
+        """The feeder met an item of the input; ``done`` is its earlier entry, if it has one."""
+        if done is not None:
+            self.met.add(done)
 
     def add(self, entry: dict[str, Any]) -> None:
         """Count one item's manifest entry: its status, finish reasons (one per choice) and tokens."""
@@ -92,20 +111,34 @@ class RunResult:
             self.finish_reasons[reason] += 1
         self.prompt_tokens += prompt
         self.completion_tokens += completion
-        self.overall.count(status, reasons, prompt, completion)
         before = self.earlier.get(entry["id"])
         if before is not None:  # this entry is now the item's latest
-            self.overall.count(before.status, before.reasons, before.prompt_tokens, before.completion_tokens, sign=-1)
+            self.replaced.add(before)
+
+    @property
+    def mine(self) -> Figures:
+        return Figures(self.statuses, self.finish_reasons, self.prompt_tokens, self.completion_tokens)
+
+    def overall(self, contains: Callable[[str], bool]) -> Figures:
+        """Every item of the input by its latest entry.  When the feeder stopped early, the earlier
+        entries of the items it never reached are found with ``contains`` (one hash an entry)."""
+        base = self.met
+        if not self.fed_all:
+            base = Figures()
+            for item, done in self.earlier.items():
+                if contains(item):
+                    base.add(done)
+        return base.merged(self.replaced, sign=-1).merged(self.mine)
 
     @property
     def all_ok(self) -> bool:
         done = self.statuses.get("ok", 0) + self.skipped
         return done == self.total and self.stopped is None
 
-    def summary(self, options: dict[str, Any]) -> dict[str, Any]:
-        overall = self.overall.to_json()
+    def summary(self, options: dict[str, Any], overall_figures: Figures) -> dict[str, Any]:
+        overall = overall_figures.to_json()
         recorded = sum(overall["statuses"].values())
-        mine = Figures(self.statuses, self.finish_reasons, self.prompt_tokens, self.completion_tokens).to_json()
+        mine = self.mine.to_json()
         return {
             # Every item of the input (or shard) as it stands: each by its latest manifest line.
             "items": self.total,

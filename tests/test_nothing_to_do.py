@@ -95,3 +95,18 @@ def test_a_run_that_ends_not_ok_points_at_status(
     assert f"`streamdump status '{out}'` shows what is not ok" in ran.stderr.splitlines()[-1]
     fine = run_cli(prompts, sim=start_sim(), out=out)
     assert fine.exit_code == 0 and "streamdump status" not in fine.stderr
+
+
+def test_a_run_stopped_early_counts_only_this_inputs_items(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    big = write_jsonl(tmp_path / "big.jsonl", [{"id": f"i{n}", "prompt": f"p{n}"} for n in range(5)])
+    assert run_cli(big, sim=start_sim()).exit_code == 0
+    rows = [{"id": "i0", "prompt": "p0"}] + [{"id": f"new{n}", "prompt": f"new {n}"} for n in range(10)]
+    small = write_jsonl(tmp_path / "small.jsonl", rows)
+    stopped = run_cli(small, "-c", "1", sim=start_sim(faults=["401"]))
+    assert stopped.exit_code == 1
+    summary = stopped.summary()
+    assert summary["items"] == 11
+    assert summary["statuses"] == {"ok": 1, "failed": 1} and summary["not_started"] == 9
+    assert summary["tokens"]["completion"] == LENGTH  # i0's, from the first run; big's other items are not counted
