@@ -37,3 +37,7 @@ ERROR_BODY_CHARS = 4000
 # 16), and how long each of its requests may take, in seconds.
 CHECK_OUTPUT_LIMIT = 16
 CHECK_TIMEOUT = 30.0
+
+# batch collect --wait: the first wait between asks about running batches, doubling up to the last.
+BATCH_POLL_FIRST = 30.0
+BATCH_POLL_MAX = 600.0

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _constants as C
+from .batchcli import batch_app
 from .errors import NothingToDo, SetupError
 from .helptext import CHECK_HELP, RUN_HELP, Panel
 
@@ -26,6 +27,8 @@ app = typer.Typer(
     rich_markup_mode="rich",  # panels; bracketed text in help must be escaped (see helptext)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+app.add_typer(batch_app, name="batch")  # streamdump batch submit|status|collect|cancel (see batchcli)
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_SETUP = 0, 1, 2
 
@@ -320,6 +323,15 @@ def run(
             rich_help_panel=Panel.LIMITS,
         ),
     ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="With --dry-run: price the job at the Batch API's discount (half).",
+            metavar="",
+            rich_help_panel=Panel.LIMITS,
+        ),
+    ] = False,
     progress_interval: Annotated[
         float,
         typer.Option(
@@ -444,6 +456,8 @@ def run(
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
     }
+    if batch and not dry_run:
+        _fail_setup("--batch prices a --dry-run; to send a job through the Batch API, use `streamdump batch submit`")
     if dry_run:
         from .dryrun import dry_run as run_dry
         from .dryrun import format_report
@@ -453,7 +467,7 @@ def run(
         except SetupError as exc:
             _fail_setup(str(exc))
             return
-        typer.echo(format_report(report, price_in=price_in, price_out=price_out, rpm=rpm, tpm=tpm))
+        typer.echo(format_report(report, price_in=price_in, price_out=price_out, rpm=rpm, tpm=tpm, batch=batch))
         raise typer.Exit(EXIT_OK)
     settings = RunSettings(
         out_dir=out_dir,
@@ -649,11 +663,23 @@ def simulate(
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --fast: record when each piece is sent (GET /_sim/timeline).")
     ] = False,
+    batch_seconds: Annotated[
+        float, typer.Option("--batch-seconds", min=0.0, help="How long a Batch API batch stays in progress.")
+    ] = 0.0,
+    batch_fault: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--batch-fault",
+            metavar="RULE",
+            help="Make batches fail: 'expire,after=2', 'token-limit,times=1', 'create-drop' (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the built-in OpenAI-compatible streaming simulator until interrupted."""
     import asyncio
 
     from .simulator import SimConfig, Simulator, parse_fault
+    from .simulator.batch_faults import parse_batch_fault
     from .simulator.fast import FastSimulator
     from .simulator.replies import REASONING_FIELDS
 
@@ -661,6 +687,11 @@ def simulate(
         faults = tuple(parse_fault(spec) for spec in fault or [])
     except ValueError as exc:
         _fail_setup(f"--fault: {exc}")
+        return
+    try:
+        batch_faults = tuple(parse_batch_fault(spec) for spec in batch_fault or [])
+    except ValueError as exc:
+        _fail_setup(f"--batch-fault: {exc}")
         return
     if reasoning_field not in REASONING_FIELDS:
         _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
@@ -683,6 +714,8 @@ def simulate(
         zero_usage=zero_usage,
         responses_data_only=responses_data_only,
         responses_reasoning=responses_reasoning,
+        batch_seconds=batch_seconds,
+        batch_faults=batch_faults,
     )
 
     async def serve() -> None:

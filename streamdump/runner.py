@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .batch.pending import pending_ids
 from .errors import DiskError
 from .gate import Gate
 from .item import Items
@@ -51,6 +52,7 @@ class Runner:
         self._busy: set[asyncio.Task[None]] = set()
         self._results: ResultsWriter | None = None
         self._items: Items | None = None
+        self._in_batches: set[str] = set()  # ids an unfinished Batch API batch holds
 
     # -- stopping ---------------------------------------------------------------------------
     def stop_run(self, reason: str) -> None:
@@ -83,6 +85,7 @@ class Runner:
         result.earlier = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
         if not self.settings.force:
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
+            self._in_batches = await asyncio.to_thread(pending_ids, self.settings.out_dir)  # see batch/
         async with OutputWriter(self.settings.out_dir, manifest=manifest_name(shard)) as writer:
             if self.settings.results is not None:
                 self._results = ResultsWriter(self.settings.results, self.settings.out_dir, writer)
@@ -123,6 +126,7 @@ class Runner:
 
     async def _feed(self, queue: asyncio.Queue[Job | None], answers: set[str]) -> None:
         skipped: list[Finished] = []  # for the results file, written in batches
+        left = 0
         try:
             for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
                 if self.stop.is_set():
@@ -145,10 +149,18 @@ class Runner:
                     if index % 512 == 0:
                         await asyncio.sleep(0)  # let signals and progress through on a long skip
                     continue
+                if job.id in self._in_batches:
+                    left += 1  # a batch will bring it (batch collect): not paid for twice; counted not started
+                    continue
                 await queue.put(job)
             else:
                 self.result.fed_all = True
             await self._skipped_results(skipped)
+            if left:  # said also with --quiet: it is why the run is not all ok
+                self.progress.error(
+                    f"streamdump: {left} {'item is' if left == 1 else 'items are'} in unfinished batches "
+                    "(batches.jsonl): left to `streamdump batch collect` (--force sends them anyway)"
+                )
         except LineError as exc:  # the checked part of the file was rewritten under us
             self.stop_run(f"the prompts file changed during the run ({exc}); nothing more is sent")
         # The end markers go only on this normal path: when the run is torn down, the workers are

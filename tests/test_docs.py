@@ -44,3 +44,13 @@ def test_every_check_option_is_in_the_readme() -> None:
 def test_real_use_starts_with_check() -> None:
     real_use = README.split("## Real use", 1)[1]
     assert real_use.index("streamdump check") < real_use.index("streamdump run")
+
+
+def test_every_batch_option_is_in_the_readme() -> None:
+    missing = []
+    for command in ("submit", "status", "collect", "cancel"):
+        result = CliRunner().invoke(app, ["batch", command, "--help"], terminal_width=200)
+        assert result.exit_code == 0
+        options = set(re.findall(r"(--[a-z][a-z0-9-]+)", result.stdout)) - {"--help"}
+        missing += [f"{command} {option}" for option in sorted(options) if option not in README]
+    assert missing == []

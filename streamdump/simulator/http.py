@@ -39,6 +39,7 @@ class Request:
     raw: bytes
     at: float  # time.monotonic() when it had arrived
     wall: float  # time.time() then
+    query: str = ""  # after the "?" (the Batch API's lists page with it)
 
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -59,7 +60,8 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     if length > MAX_BODY:
         raise TooLarge
     raw = await reader.readexactly(length) if length else b""
-    return Request(method, target.split("?", 1)[0], headers, raw, time.monotonic(), time.time())
+    path, _, query = target.partition("?")
+    return Request(method, path, headers, raw, time.monotonic(), time.time(), query)
 
 
 def json_response(status: int, payload: object, headers: dict[str, str] | None = None) -> bytes:

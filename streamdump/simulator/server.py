@@ -6,6 +6,7 @@ It serves exactly the paths a real server serves, under ``/v1`` (``base_url`` en
     POST /v1/responses          the Responses API (``responses``)
     POST /v1/completions        text completions (``completions``)
     GET  /v1/models             the models it serves; GET /v1/models/{model} one of them
+    /v1/files, /v1/batches      the Batch API (``batches``)
     GET  /_sim/stats            what it has seen
 
 Any other path gets 404 and a known path asked with another method 405, each with an
@@ -24,6 +25,7 @@ import threading
 from typing import Any
 
 from . import chat, completions, responses
+from .batches import BATCH_ROUTES, BatchApi
 from .exchange import Closed, Exchange, Handler
 from .formats import Format
 from .generate import generation_route
@@ -88,7 +90,16 @@ def default_routes() -> RouteTable[Handler]:
     table.add("GET", "/v1/models", _list_models)
     table.add("GET", "/v1/models/{model}", _get_model)
     table.add("GET", "/_sim/stats", _stats)
+    for method, path in BATCH_ROUTES:
+        table.add(method, path, _batch_api)
     return table
+
+
+async def _batch_api(ex: Exchange) -> bool:
+    """/v1/files and /v1/batches: the Batch API (``batches``)."""
+    request = ex.request
+    target = f"{request.path}?{request.query}" if request.query else request.path
+    return await ex.sim.batch_api.serve(ex.writer, request.method, target, request.headers, request.raw)
 
 
 class Simulator:
@@ -98,6 +109,7 @@ class Simulator:
         self.config = config or SimConfig()
         self.stats = SimStats()
         self.routes = default_routes()
+        self.batch_api = BatchApi(self.config, FORMATS)
         self._seen: dict[str, int] = {}
         self._window_end = 0.0
         self._window_used = 0

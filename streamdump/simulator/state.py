@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .batch_faults import BatchFault
 from .script import Fault
 
 
@@ -30,6 +31,8 @@ class SimConfig:
     # Responses API reasoning: "summary" (response.reasoning_summary_text.*, as OpenAI sends it)
     # or "text" (response.reasoning_text.*, as open-weight models served by vLLM send it).
     responses_reasoning: str = "summary"
+    batch_seconds: float = 0.0  # how long a Batch API batch is in progress (see batches)
+    batch_faults: tuple[BatchFault, ...] = ()
 
 
 @dataclass(slots=True)
