@@ -20,6 +20,11 @@ MAX_RETRY_AFTER = 300.0
 # --tpm reserves a request's prompt plus its max_tokens, or this when it sets none.
 EXPECTED_OUTPUT_TOKENS = 1000
 
+# --max-cost counts a request's prompt tokens with this margin (the server may count a few more).
+COST_PROMPT_MARGIN = 0.10
+# --json-schema: an invalid answer is redone this many times (apart from the retries above).
+INVALID_RETRIES = 2
+
 # After SIGINT/SIGTERM the run exits within this many seconds, however cleanup goes (promised: 5).
 SIGNAL_EXIT_DEADLINE = 4.5
 

@@ -308,7 +308,7 @@ def run(
         typer.Option(
             "--price-in",
             min=0.0,
-            help="USD per million prompt tokens (--dry-run).",
+            help="USD per million prompt tokens (--dry-run, --max-cost).",
             metavar="USD",
             rich_help_panel=Panel.LIMITS,
         ),
@@ -318,7 +318,7 @@ def run(
         typer.Option(
             "--price-out",
             min=0.0,
-            help="USD per million output tokens (--dry-run).",
+            help="USD per million output tokens (--dry-run, --max-cost).",
             metavar="USD",
             rich_help_panel=Panel.LIMITS,
         ),
@@ -332,6 +332,45 @@ def run(
             rich_help_panel=Panel.LIMITS,
         ),
     ] = False,
+    price_cached_in: Annotated[
+        Optional[float],
+        typer.Option(
+            "--price-cached-in",
+            min=0.0,
+            help="USD per million cached prompt tokens, when the server reports them \\[default: --price-in].",
+            metavar="USD",
+            rich_help_panel=Panel.LIMITS,
+        ),
+    ] = None,
+    max_cost: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            metavar="USD",
+            help="Spend at most this much in this run (needs --price-in and --price-out); then stop early.",
+            rich_help_panel=Panel.LIMITS,
+        ),
+    ] = None,
+    json_schema: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--json-schema",
+            metavar="FILE",
+            help="Ask for answers valid against this JSON Schema, check each one, redo invalid ones.",
+            rich_help_panel=Panel.REQUEST,
+        ),
+    ] = None,
+    invalid_retries: Annotated[
+        int,
+        typer.Option(
+            "--invalid-retries",
+            min=0,
+            help="Redo an answer that is not valid against its schema this many times.",
+            metavar="N",
+            rich_help_panel=Panel.RETRIES,
+        ),
+    ] = C.INVALID_RETRIES,
     progress_interval: Annotated[
         float,
         typer.Option(
@@ -343,11 +382,14 @@ def run(
         ),
     ] = C.PROGRESS_INTERVAL,
     ext: Annotated[
-        str,
+        Optional[str],
         typer.Option(
-            "--ext", help="Extension of the answer files, e.g. md.", metavar="EXT", rich_help_panel=Panel.OUTPUT
+            "--ext",
+            help="Extension of the answer files, e.g. md \\[default: txt; json with --json-schema].",
+            metavar="EXT",
+            rich_help_panel=Panel.OUTPUT,
         ),
-    ] = "txt",
+    ] = None,
     no_reasoning: Annotated[
         bool,
         typer.Option(
@@ -388,18 +430,22 @@ def run(
     ] = None,
 ) -> None:
     from .attempt import AttemptSettings
+    from .cost import run_prices
     from .jobs import Defaults, defaults_options
     from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
     from .results import check_results_path
     from .retry import RetryPolicy
     from .runstate import RunSettings
+    from .schema import load_schema, schema_note
     from .shard import ShardError, parse_shard, tagged
     from .templates import templates_from_options
     from .wire import NAMES as API_NAMES
 
     try:
-        ext = check_ext(ext)
+        answer_schema = load_schema(json_schema) if json_schema is not None else None
+        prices = run_prices(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        ext = check_ext(ext if ext is not None else "json" if answer_schema is not None else "txt")
         prompt_template, system_tpl = templates_from_options(
             template=template,
             template_text=template_text,
@@ -422,6 +468,9 @@ def run(
     params: dict[str, object] = {}
     if temperature is not None:
         params["temperature"] = temperature
+    asks = api != "completions"  # text completions send no schema: there is no strict mode to miss
+    if answer_schema is not None and asks and not quiet and not dry_run and (note := schema_note(answer_schema)):
+        typer.echo(note, err=True)
     defaults = Defaults(
         model=model or C.DEFAULT_MODEL,
         system=system,
@@ -430,6 +479,7 @@ def run(
         system_template=system_tpl,
         api=api,
         max_tokens=max_tokens,
+        answer_schema=answer_schema,
     )
     options = {
         "prompts": prompts,
@@ -455,6 +505,12 @@ def run(
         "system_template": system_template,
         "shard": None if chosen is None else str(chosen),
         "results_jsonl": None if results is None else str(results),
+        "json_schema": None if json_schema is None else str(json_schema),
+        "invalid_retries": invalid_retries,
+        "max_cost": max_cost,
+        "price_in": price_in,
+        "price_out": price_out,
+        "price_cached_in": price_cached_in,
     }
     if batch and not dry_run:
         _fail_setup("--batch prices a --dry-run; to send a job through the Batch API, use `streamdump batch submit`")
@@ -485,6 +541,10 @@ def run(
         options=options,
         shard=chosen,
         results=results,
+        answer_schema=answer_schema,
+        invalid_retries=invalid_retries,
+        max_cost=max_cost,
+        prices=prices,
     )
     try:
         if results is not None:
@@ -581,18 +641,35 @@ def status(
         Optional[str], typer.Option("--prompts", help="Also say what is still to do from this prompts file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    price_in: Annotated[
+        Optional[float], typer.Option("--price-in", min=0.0, help="Price the spend: USD per million prompt tokens.")
+    ] = None,
+    price_out: Annotated[
+        Optional[float], typer.Option("--price-out", min=0.0, help="Price the spend: USD per million output tokens.")
+    ] = None,
+    price_cached_in: Annotated[
+        Optional[float],
+        typer.Option(
+            "--price-cached-in", min=0.0, help="USD per million cached prompt tokens \\[default: --price-in]."
+        ),
+    ] = None,
 ) -> None:
     """Say what an out-dir holds: counts per status, tokens, failures, and what is still to do.
 
     Exit 0 when everything is ok (and, with --prompts, nothing is left to do), 1 otherwise, 2 when
-    DIR holds no manifest or the prompts file is invalid.
+    DIR holds no manifest or the prompts file is invalid. The spend is what the runs counted, or
+    priced with --price-in and --price-out when given.
     """
     import json
 
+    from .cost import run_prices
     from .status import collect_status, format_status
 
+    if (price_in is None) != (price_out is None):
+        _fail_setup("status prices the spend with both --price-in and --price-out, or neither")
     try:
-        report = collect_status(out_dir, prompts)
+        prices = run_prices(None, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
+        report = collect_status(out_dir, prompts, prices=prices)
     except SetupError as exc:
         _fail_setup(str(exc))
         return

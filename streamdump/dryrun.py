@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .cost import usd
 from .jobs import Defaults, Job, scan
 from .shard import Shard
 from .tokens import counter_for
@@ -73,18 +74,13 @@ def _cost_lines(
     cost_out = None if price_out is None else report.max_output_tokens * price_out / 1e6 * factor
     if cost_in is not None and cost_out is not None:
         return [
-            f"cost: {_usd(cost_in)} to {_usd(cost_in + cost_out)} "
-            "(prompts alone, up to every response at its max output)"
+            f"cost: {usd(cost_in)} to {usd(cost_in + cost_out)} (prompts alone, up to every response at its max output)"
         ]
     if cost_in is not None:
-        return [f"prompt cost: {_usd(cost_in)} (give --price-out to price the output too)"]
+        return [f"prompt cost: {usd(cost_in)} (give --price-out to price the output too)"]
     if cost_out is not None:
-        return [f"output cost: up to {_usd(cost_out)} (give --price-in to price the prompts too)"]
+        return [f"output cost: up to {usd(cost_out)} (give --price-in to price the prompts too)"]
     return []
-
-
-def _usd(amount: float) -> str:
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def _minutes(minutes: float) -> str:

@@ -5,7 +5,8 @@
     ├── SetupError            the run cannot start; nothing was sent (exit 2)
     │   ├── InputError        one or more FILE:LINE problems in the prompts file (each a LineError)
     │   ├── OutputDirError    the out-dir cannot be created or written
-    │   └── LockedError       another run is writing the same files in the out-dir
+    │   ├── LockedError       another run is writing the same files in the out-dir
+    │   └── SchemaFileError   the --json-schema file is not a JSON Schema (Draft 2020-12)
     ├── DiskError             writing an item's files failed mid-run (disk full, I/O error)
     └── AttemptError          one attempt at one item failed; carries status, retry_after, cause
         ├── RetryableError    408, 409, 429, 5xx, connection, timeout, and the stream faults below
@@ -14,9 +15,12 @@
         │   ├── StreamEventError      the server sent an SSE error event mid-stream (a transient code)
         │   ├── MalformedChunkError   a data line that is not JSON
         │   └── IncompleteStreamError the stream ended without a finish_reason
-        └── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
-            ├── MissingChoicesError  the stream finished without some of the n choices asked for
-            └── RequestFaultError    the stream failed with a code that blames the request
+        ├── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
+        │   ├── MissingChoicesError  the stream finished without some of the n choices asked for
+        │   └── RequestFaultError    the stream failed with a code that blames the request
+        ├── InvalidOutputError  a complete answer is not valid against its schema: redone up to
+        │                       --invalid-retries times, apart from the retries above
+        └── CostCapError      a retry no longer fits within --max-cost
 
     LineError (a ValueError)  what is wrong with one input line; the caller adds FILE:LINE
 
@@ -61,6 +65,10 @@ class OutputDirError(SetupError):
 
 class LockedError(SetupError):
     """Another run holds the out-dir's lock for the same items (the same shard, or an overlapping one)."""
+
+
+class SchemaFileError(SetupError):
+    """The ``--json-schema`` file cannot be read, is not JSON, or is not a Draft 2020-12 schema."""
 
 
 class DiskError(StreamdumpError):
@@ -133,3 +141,21 @@ class MissingChoicesError(FatalRequestError):
 
 class RequestFaultError(FatalRequestError):
     """The stream failed with an error code that says the request itself is at fault."""
+
+
+class InvalidOutputError(AttemptError):
+    """The stream completed, and an answer is not valid: not JSON, or not valid against its schema.
+
+    Not retried by the retry policy: the item redoes it under its own count (``--invalid-retries``).
+    """
+
+    def __init__(self, message: str, *, choice: int = 0) -> None:
+        super().__init__(message, kind="invalid_output")
+        self.choice = choice
+
+
+class CostCapError(AttemptError):
+    """A retry that would no longer fit within ``--max-cost`` (the item fails; it is not retried)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="cost_cap")

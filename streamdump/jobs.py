@@ -20,6 +20,14 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from .digests import DigestTable
 from .errors import InputError, LineError
 from .naming import fold_key, hashed_name, is_plain, safe_name
+from .schema import (
+    AnswerSchema,
+    request_schema_problem,
+    requested_format,
+    schema_from_options,
+    schema_options,
+    with_schema,
+)
 from .shard import Shard
 from .templates import Template, TemplateError, templates_from_options
 from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
@@ -46,6 +54,7 @@ class Defaults:
     system_template: Template | None = None
     api: str = DEFAULT_API  # --api: the wire format of lines that are not Batch API lines
     max_tokens: int | None = None  # --max-tokens: each format's own output limit, where a line sets none
+    answer_schema: AnswerSchema | None = None  # --json-schema: asked for in each format's way, where a line names none
 
     @property
     def wire(self) -> WireFormat:
@@ -61,6 +70,7 @@ def defaults_options(defaults: Defaults) -> dict[str, Any]:
         "system": defaults.system,
         "params": defaults.params,
         "max_tokens": defaults.max_tokens,
+        "answer_schema": None if defaults.answer_schema is None else schema_options(defaults.answer_schema),
         "template_text": defaults.template.text if defaults.template is not None else None,
         "system_template_text": defaults.system_template.text if defaults.system_template is not None else None,
     }
@@ -87,6 +97,7 @@ def defaults_from_options(options: dict[str, Any], *, default_model: str) -> Def
         system_template=system_template,
         api=api,
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        answer_schema=schema_from_options(options.get("answer_schema")),
     )
 
 
@@ -142,12 +153,18 @@ def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, A
     return _hash({"model": model, "messages": messages, "params": params})
 
 
-def job_hash(api: str, model: str, request: dict[str, Any], params: dict[str, Any]) -> str:
+def job_hash(
+    api: str, model: str, request: dict[str, Any], params: dict[str, Any], checked: object | None = None
+) -> str:
     """The request hash of any format. The format enters it only when it is not chat, so out-dirs
-    written before there were other formats resume unchanged."""
-    if api == DEFAULT_API:
+    written before there were other formats resume unchanged.  ``checked`` is a schema the answer is
+    checked against without being sent (text completions): a new one redoes the items on resume."""
+    if api == DEFAULT_API and checked is None:
         return request_hash(model, request["messages"], params)
-    return _hash({"api": api, "model": model, "request": request, "params": params})
+    value: dict[str, object] = {"api": api, "model": model, "request": request, "params": params}
+    if checked is not None:
+        value["checked"] = checked
+    return _hash(value)
 
 
 def _hash(value: dict[str, Any]) -> str:
@@ -240,6 +257,14 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     params = {**defaults.params, **params}
     if defaults.max_tokens is not None and not any(name in params for name in wire.limit_params):
         params[wire.limit_param] = defaults.max_tokens
+    checked = None
+    if defaults.answer_schema is not None:
+        params = with_schema(wire.name, params, defaults.answer_schema)
+        if requested_format(wire.name, params) is None:  # not sent (completions): hashed apart
+            checked = defaults.answer_schema.schema
+    problem = request_schema_problem(wire.name, params, defaults.answer_schema)
+    if problem is not None:
+        raise LineError(f"the line's JSON schema is not a JSON Schema (Draft 2020-12): {problem}")
     n = params.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise LineError('"n" must be a positive integer')
@@ -250,7 +275,7 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         model=model,
         request=request,
         params=params,
-        request_hash=job_hash(wire.name, model, request, params) if with_hash else "",
+        request_hash=job_hash(wire.name, model, request, params, checked) if with_hash else "",
         api=wire.name,
     )
 

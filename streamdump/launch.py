@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from . import _constants as C
+from .cost import usd
 from .endpoint import Endpoint, public_url, resolve_endpoint
 from .errors import NothingToDo
 from .jobs import Defaults, InputPlan, scan
@@ -67,7 +68,15 @@ def run_command(
     try:
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
-            progress = Progress(plan.count, quiet=quiet, verbose=verbose, stream=stream, interval=progress_interval)
+            progress = Progress(
+                plan.count,
+                quiet=quiet,
+                verbose=verbose,
+                stream=stream,
+                interval=progress_interval,
+                priced=settings.prices is not None,
+                cap=settings.max_cost,
+            )
             try:
                 with _simulator(endpoint.simulate) as sim_url:
                     base_url = sim_url or endpoint.base_url
@@ -148,7 +157,8 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     if result.skipped:
         parts[0] += f" ({result.skipped} already done)"
     for status in sorted(set(statuses) - {"ok"}):
-        parts.append(f"{statuses[status]} {status}")
+        invalid = f" ({result.invalid_outputs} invalid output)" if status == "failed" and result.invalid_outputs else ""
+        parts.append(f"{statuses[status]} {status}{invalid}")
     if result.not_started:
         parts.append(f"{result.not_started} not started")
     special = {k: v for k, v in result.finish_reasons.items() if k != "stop"}
@@ -157,7 +167,8 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     which = "" if shard is None else f"shard {shard}: "
     text = (
         f"streamdump: {which}{result.total} items: {', '.join(parts)}{finishes}; "
-        f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens in {wall:.1f} s; "
+        f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens"
+        f"{'' if result.cost_usd is None else f' ({usd(result.cost_usd)})'} in {wall:.1f} s; "
         f"output in {out_dir}/ ({manifest_name(shard)}, {summary_name(shard)})"
     )
     if result.stopped:

@@ -88,6 +88,13 @@ class PartSet:
         """Part files with text in them: what an attempt that did not complete leaves behind."""
         return [part.part for part in self.parts.values() if part.chars]
 
+    async def answer_texts(self) -> dict[int, str]:
+        """Each choice's answer text, read back from its part file once every piece is written."""
+        await self._writer.write_files([])  # a barrier: the pieces still queued reach the files first
+        paths = {index: part.part for (kind, index), part in self.parts.items() if kind == ANSWER and part.chars}
+        texts = await self._writer.call(_read_texts, list(paths.values()))
+        return dict(zip(paths, texts, strict=True))
+
     # -- the end of the stream --------------------------------------------------------------
     async def close(self, *, complete: bool) -> None:
         """Close every part file; when ``complete``, rename them and write the tool calls."""
@@ -141,6 +148,10 @@ class PartSet:
                 for index in choices.indices
             ]
         return fields
+
+
+def _read_texts(paths: list[Path]) -> list[str]:
+    return [path.read_text("utf-8", errors="replace") for path in paths]
 
 
 def empty_fields() -> dict[str, Any]:

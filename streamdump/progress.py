@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TextIO
 
 from . import _constants as C
+from .cost import usd
 
 # The bar's own text is short, so the counts stay whole in an 80-column terminal.
 BAR_FORMAT = "{n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining}{postfix}"
@@ -48,6 +49,8 @@ class Progress:
         verbose: bool = False,
         stream: TextIO | None = None,
         interval: float = C.PROGRESS_INTERVAL,
+        priced: bool = False,
+        cap: float | None = None,
     ) -> None:
         self.stream = stream or sys.stderr
         self.total = total
@@ -60,6 +63,8 @@ class Progress:
         self.retries = 0
         self.tokens = 0
         self.requests = 0
+        self.spent: float | None = 0.0 if priced else None  # USD, when the run has prices to count with
+        self.cap = cap  # --max-cost
         self.started = time.monotonic()
         self._last_line = self.started
         self._bar = None
@@ -98,7 +103,7 @@ class Progress:
             for name, value in (("failed", self.failed), ("cancelled", self.cancelled), ("retries", self.retries))
             if value
         ]
-        return " ".join([*parts, f"{_short(self._rate())} tok/s"])
+        return " ".join([*parts, f"{_short(self._rate())} tok/s"]) + self._spend(" ")
 
     def request(self) -> None:
         """A request (an attempt) has started."""
@@ -111,6 +116,16 @@ class Progress:
             self._bar.set_postfix_str(self.counts(), refresh=False)
         if self.verbose:
             self.error(message)
+
+    def spend(self, amount: float) -> None:
+        """An attempt cost ``amount`` USD."""
+        self.spent = (self.spent or 0.0) + amount
+
+    def _spend(self, sep: str) -> str:
+        if self.spent is None:
+            return ""
+        cap = "" if self.cap is None else f" of {usd(self.cap)}"
+        return f"{sep}spent={usd(self.spent)}{cap}" if sep == " " else f"{sep}{usd(self.spent)}{cap} spent"
 
     def _per_minute(self) -> float:
         return self.requests * 60 / max(time.monotonic() - self.started, 1e-9)
@@ -126,7 +141,8 @@ class Progress:
         cancelled = f", {self.cancelled} cancelled" if self.cancelled else ""
         self._line(
             f"streamdump: {self.done}/{self.total} done, {self.failed} not ok{cancelled}, {self.retries} retries, "
-            f"{self._rate():.0f} tok/s, {self._per_minute():.0f} req/min, {_duration(elapsed)} elapsed{eta}"
+            f"{self._rate():.0f} tok/s, {self._per_minute():.0f} req/min{self._spend(', ')}, "
+            f"{_duration(elapsed)} elapsed{eta}"
         )
 
     def note(self, message: str) -> None:

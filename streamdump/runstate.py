@@ -11,8 +11,10 @@ from typing import Any
 
 from . import _constants as C
 from .attempt import AttemptSettings
+from .cost import Prices
 from .manifest import Finished, figures
 from .retry import RetryPolicy
+from .schema import AnswerSchema
 from .shard import Shard
 
 
@@ -31,6 +33,10 @@ class RunSettings:
     options: dict[str, Any] = field(default_factory=dict)  # echoed into summary.json
     shard: Shard | None = None  # only this shard's items; its own manifest and summary
     results: Path | None = None  # --results-jsonl: Batch API output lines (already tagged with the shard)
+    answer_schema: AnswerSchema | None = None  # --json-schema
+    invalid_retries: int = C.INVALID_RETRIES
+    max_cost: float | None = None  # --max-cost, counted with ``prices``
+    prices: Prices | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +94,8 @@ class RunResult:
     not_started: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    invalid_outputs: int = 0  # failed items whose last answer was not valid against its schema
+    cost_usd: float | None = None  # what this run spent, when it had prices to count with
     stopped: str | None = None  # why the run stopped early, if it did
     signal: int | None = None
     started_at: float = 0.0
@@ -114,6 +122,10 @@ class RunResult:
         before = self.earlier.get(entry["id"])
         if before is not None:  # this entry is now the item's latest
             self.replaced.add(before)
+        if entry.get("cost_usd") is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + entry["cost_usd"]
+        if status == "failed" and (entry.get("error") or {}).get("type") == "invalid_output":
+            self.invalid_outputs += 1
 
     @property
     def mine(self) -> Figures:
@@ -152,6 +164,8 @@ class RunResult:
                 "not_started": self.not_started,
                 "finish_reasons": mine["finish_reasons"],
                 "tokens": mine["tokens"],
+                "invalid_outputs": self.invalid_outputs,
+                "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
                 "started_at": iso(self.started_at),
                 "ended_at": iso(self.ended_at),
                 "wall_s": round(self.ended_at - self.started_at, 3),

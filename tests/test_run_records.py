@@ -39,10 +39,10 @@ def test_an_error_while_recording_a_finished_item_stops_the_run_cleanly(
 ) -> None:
     real = Items._succeeded
 
-    async def broken(self: Items, job: Any, *args: Any) -> Any:
+    async def broken(self: Items, job: Any, *args: Any, **kwargs: Any) -> Any:
         if job.id == "i03":
             raise RuntimeError("a bug while recording")
-        return await real(self, job, *args)
+        return await real(self, job, *args, **kwargs)
 
     monkeypatch.setattr(Items, "_succeeded", broken)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"i{n:02d}", "prompt": f"p{n}"} for n in range(40)])
@@ -129,10 +129,10 @@ def test_ctrl_c_while_a_finished_item_is_recorded_keeps_it_ok(
     the run, and no signal can reach pytest itself."""
     real = Items._succeeded
 
-    async def slow(self: Items, job: Any, *args: Any) -> Any:
+    async def slow(self: Items, job: Any, *args: Any, **kwargs: Any) -> Any:
         signal.raise_signal(signal.SIGINT)  # handled by the run's loop on its next turn
         await asyncio.sleep(0.2)  # recording takes a while (a slow disk, a big count)
-        return await real(self, job, *args)
+        return await real(self, job, *args, **kwargs)
 
     monkeypatch.setattr(Items, "_succeeded", slow)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])

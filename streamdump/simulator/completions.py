@@ -43,7 +43,8 @@ def check(body: dict[str, Any]) -> Problem | None:
 def _choices(generation: Generation) -> list[Choice]:
     body, config = generation.body, generation.config
     request = {"n": 1 if one_choice(generation) else body.get("n"), "max_tokens": body.get("max_tokens")}
-    style = Style(length=config.length, seed=config.seed)  # no reasoning, no refusal
+    fault = None if generation.fault is None else generation.fault.kind  # the JSON faults shape the answer
+    style = Style(length=config.length, seed=config.seed, fault=fault)  # no reasoning, no refusal
     choices = []
     for number, prompt in enumerate(_prompts(body) or [""]):
         made = reply(prompt, request, style)

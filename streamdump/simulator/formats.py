@@ -100,6 +100,7 @@ def style_of(generation: Generation, *, reasoning: bool = True) -> Style:
         reasoning=config.reasoning if reasoning else 0,
         reasoning_field=config.reasoning_field,
         refuse=fault is not None and fault.kind == "refuse",
+        fault=None if fault is None else fault.kind,  # json, invalid-json, off-schema shape the answer
     )
 
 

@@ -343,6 +343,7 @@ def _build(generation: Generation, cut: int | None) -> _Stream:
         "tool_choice": body.get("tool_choice"),
         "parallel_tool_calls": body.get("parallel_tool_calls"),
         "max_tokens": body.get("max_output_tokens"),
+        "text": body.get("text"),  # a json_schema format: the answer is JSON that fits it
     }
     choice = choice_reply(generation.prompt, chat_like, style_of(generation), 0)
     cut_short = choice.finish == "length"

@@ -22,6 +22,9 @@ three wire formats (chat, the Responses API, text completions), each saying it i
                      completions); response.incomplete with reason content_filter (responses)
     refuse           answer with a refusal instead of content (chat: delta.refusal; responses:
                      a refusal part; completions: no effect)
+    json             answer with JSON (fitting the request's schema, if it has one) whatever it asks
+    invalid-json     answer with JSON cut short by its last character: not JSON
+    off-schema       answer with the JSON string "off-schema": JSON, but not the object asked for
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
     split-utf8       send each multi-byte character split across two network writes (harmless)
     linger=S         after the last finish (responses: response.completed), send nothing more
@@ -57,6 +60,9 @@ KINDS = frozenset(
         "split-utf8",
         "linger",
         "refuse",
+        "json",
+        "invalid-json",
+        "off-schema",
         "single-choice",
         "failed",
     }
