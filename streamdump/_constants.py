@@ -46,3 +46,16 @@ CHECK_TIMEOUT = 30.0
 # batch collect --wait: the first wait between asks about running batches, doubling up to the last.
 BATCH_POLL_FIRST = 30.0
 BATCH_POLL_MAX = 600.0
+
+# A key shorter than this is no secret (local servers take EMPTY or x) and is not redacted.
+MIN_SECRET_KEY = 8
+# The longest SSE line, or event, a server may send: past it the attempt fails (memory stays bounded).
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+# File descriptors a run needs: per concurrent item (its connection, and the part files a stream
+# usually has open at once: the answer and its reasoning), plus this many for everything else.
+FDS_PER_ITEM = 3
+FDS_MARGIN = 64
+
+# The run reads the prompts file off the event loop in blocks of this many bytes (one thread hop each).
+INPUT_BLOCK = 1024 * 1024

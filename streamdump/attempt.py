@@ -150,12 +150,22 @@ async def run_attempt(
         if outcome.files is not None:
             await _close_files(outcome.files, complete=complete)
         if not complete:
-            missing = state.choices.missing
-            if missing and state.choices.finished:
+            choices = state.choices
+            missing = choices.missing
+            unfinished = [index for index in choices.indices if index not in choices.finished]
+            if choices.finished and (missing or state.ended):
+                # The server ended the stream on purpose with choices left unfinished (never sent,
+                # or sent without a finish_reason, as LiteLLM does for n > 1): asking again cannot help.
                 raise MissingChoicesError(
-                    f"asked for n={layout.n} choices, the stream finished with {layout.n - len(missing)} "
-                    "(does the server support n?)",
+                    f"asked for n={layout.n} choices, the stream finished {len(choices.finished)} of them "
+                    f"(choice {', '.join(str(i + 1) for i in unfinished)} never finished: does the server support n?)",
                     kind="missing_choices",
+                )
+            if state.chunks == 0:
+                raise IncompleteStreamError(
+                    "the server ended the stream without sending a single event (llama.cpp does this for a "
+                    "prompt longer than its context)",
+                    kind="incomplete",
                 )
             raise IncompleteStreamError("the stream ended without a finish_reason", kind="incomplete")
     finally:
@@ -221,6 +231,8 @@ async def _stream(
                     if outcome.ttft is None:
                         outcome.ttft = loop.time() - started
                     writer.write(part, text)
+            if state.ended:
+                return  # the stream's last word: waiting for the server to close gains nothing
         for event, payload in decoder.flush():
             text = parse(payload, state, event)
             if text:

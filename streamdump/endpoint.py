@@ -11,6 +11,7 @@ import os
 import urllib.parse
 from dataclasses import dataclass
 
+from .apikey import check_env_name, check_key
 from .errors import SetupError
 
 # The routes the client appends to the base URL; a base URL ending in one of them is doubled up.
@@ -59,10 +60,14 @@ def base_url_problem(url: str) -> str | None:
 
 
 def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
-    """Where requests go and with which key. Raises SetupError when there is nowhere to send."""
+    """Where requests go and with which key. Raises SetupError when there is nowhere to send, when
+    the base URL cannot work, or when the key (or the name of its variable) is not fit to be sent."""
+    check_env_name(api_key_env)
     key = os.environ.get(api_key_env) or None
     if simulate:
         return Endpoint(None, None, simulate=True)
+    if key is not None:
+        check_key(key, env=api_key_env)
     if base_url:
         problem = base_url_problem(base_url)
         if problem is not None:

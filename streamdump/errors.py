@@ -14,7 +14,9 @@
         │   ├── AttemptTimeoutError   the attempt ran past --timeout seconds
         │   ├── StreamEventError      the server sent an SSE error event mid-stream (a transient code)
         │   ├── MalformedChunkError   a data line that is not JSON
+        │   ├── OversizedEventError   an SSE line or event past MAX_EVENT_BYTES (memory stays bounded)
         │   └── IncompleteStreamError the stream ended without a finish_reason
+        ├── PlantedLinkError  a link planted where one of the item's files belongs: never retried
         ├── FatalRequestError 400, 401, 403, 404, 422 and other 4xx: never retried
         │   ├── MissingChoicesError  the stream finished without some of the n choices asked for
         │   └── RequestFaultError    the stream failed with a code that blames the request
@@ -127,8 +129,16 @@ class MalformedChunkError(RetryableError):
     pass
 
 
+class OversizedEventError(RetryableError):
+    pass
+
+
 class IncompleteStreamError(RetryableError):
     pass
+
+
+class PlantedLinkError(AttemptError):
+    """A link (or another file) sits where one of the item's files belongs; its target is untouched."""
 
 
 class FatalRequestError(AttemptError):

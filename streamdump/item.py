@@ -29,6 +29,7 @@ from .ratelimit import header_pause
 from .results import ResultsWriter
 from .retry import attempts
 from .runstate import RunResult, RunSettings, iso
+from .safefs import read_text
 from .schema import AnswerCheck, Checks
 from .spend import Held, Spend
 from .sse import StreamState
@@ -104,6 +105,7 @@ class Items:
         invalid_left = self.settings.invalid_retries
         spent = 0.0  # USD, every attempt of this item
         held: Held | None = None  # the attempt in flight, under the spending cap
+        started = time.time()
 
         def on_failure(exc: AttemptError, delay: float, retrying: bool) -> None:
             if exc.status == 429:
@@ -180,7 +182,26 @@ class Items:
             if isinstance(exc, CostCapError):  # the next request cannot start within the cap
                 self.stop_run(self.spend.cap_reached())
             await self._failed(job, layout, history, outcome, exc, loop.time() - t0, spent=spent)
+        except DiskError as exc:
+            # Its files could not be written (a full disk, no file descriptor left): the item still
+            # gets its manifest line if the disk takes it, then the run stops (the worker's call).
+            if finishing is not None:  # its ok line was being written: that is its record
+                raise
+            with contextlib.suppress(DiskError):
+                failure = AttemptError(str(exc), kind="disk")
+                history.append(_attempt_record(len(history) + 1, started, outcome, failure))
+                await self._failed(job, layout, history, outcome, failure, loop.time() - t0, spent=spent)
+            raise
         except asyncio.CancelledError:
+            if finishing is None and held is not None and outcome.files is not None and outcome.files.completed:
+                # The signal came while the answer's files were being completed, and they were: ok.
+                history.append(_attempt_record(len(history) + 1, started, outcome, None))
+                finishing = asyncio.ensure_future(
+                    self._succeeded(
+                        job, layout, history, outcome, loop.time() - t0, held=held, spent=spent, check=check
+                    )
+                )
+                held = None  # charged by _succeeded
             if finishing is not None:  # completed before the signal: let its ok line be written
                 await asyncio.wait({finishing}, timeout=C.CLEANUP_TIMEOUT)
                 raise
@@ -267,20 +288,33 @@ class Items:
         """Write the side files and the manifest line, also while being cancelled (see ``cleanup``)."""
         writer = self.writer
 
+        recorded = False
+
         async def commit() -> None:
+            nonlocal recorded
+            side_error = None
             if files:
-                await writer.write_files(files)
+                try:
+                    await writer.write_files(files)
+                except DiskError as exc:  # the manifest line still goes in: it needs no new file
+                    side_error = exc
             await writer.record(entry)
+            recorded = True
             if self.results is not None:
                 try:
                     await self.results.add([entry])
                 except DiskError as exc:  # the item itself is recorded: count it, then stop
                     self.stop_run(f"cannot write output: {exc}")
+            if side_error is not None:
+                raise side_error
 
-        await run_cleanup(commit())
-        self.result.add(entry)
-        usage = entry["usage"]
-        self.progress.item(entry["status"], usage.get("completion_tokens") or 0)
+        try:
+            await run_cleanup(commit())
+        finally:
+            if recorded:  # counted as the manifest has it, whatever failed beside it
+                self.result.add(entry)
+                usage = entry["usage"]
+                self.progress.item(entry["status"], usage.get("completion_tokens") or 0)
 
     async def _succeeded(
         self,
@@ -346,12 +380,10 @@ class Items:
 
 
 def _count_files(counter: Any, paths: list[Path]) -> int:
-    return sum(int(counter.text(path.read_text("utf-8", errors="replace"))) for path in paths)
+    return sum(int(counter.text(read_text(path) or "")) for path in paths)
 
 
 def _request_id(headers: dict[str, str] | None) -> str | None:
     """The server's request id (OpenAI's ``x-request-id``), for support tickets and the results file."""
-    for key, value in (headers or {}).items():
-        if key.lower() == "x-request-id":
-            return value
-    return None
+    found = {key.lower(): value for key, value in (headers or {}).items()}
+    return found.get("x-request-id") or found.get("request-id")  # LiteLLM's proxy sends the latter

@@ -1,7 +1,8 @@
 """Prompts file -> jobs.  ``parse_line`` is pure; ``scan`` and ``iter_jobs`` stream the file.
 
 A run reads its input twice: ``scan`` checks every line before anything is sent (and learns which
-ids collide when case is ignored), then ``iter_jobs`` reads it again lazily to feed the workers.
+ids collide when case is ignored), then ``aiter_jobs`` reads it again lazily, off the event loop,
+to feed the workers (``iter_jobs`` is the same, blocking, for callers outside a run).
 Memory stays flat in the number of lines apart from one small integer per id, which duplicate
 detection needs.  Standard input is copied to a temporary file by ``scan`` so it can be read twice.
 """
@@ -13,12 +14,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from .blocklines import read_lines
 from .digests import DigestTable
 from .errors import InputError, LineError
+from .jsonline import load_line
 from .naming import fold_key, hashed_name, is_plain, safe_name
 from .schema import (
     AnswerSchema,
@@ -202,10 +205,7 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     ``with_hash=False`` leaves ``request_hash`` empty: checking the input does not need it, and it is
     a third of a line's cost (a resumed run of 100,000 lines reads them twice).
     """
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    obj = load_line(text)
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object, got {type(obj).__name__}")
 
@@ -221,7 +221,8 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         item_id = _check_id(obj.get("custom_id"), "custom_id")
         if obj.get("method", "POST") != "POST":
             raise LineError(f'Batch API "method" must be POST, not {obj.get("method")!r}')
-        found = BY_BATCH_URL.get(obj.get("url"))  # type: ignore[arg-type]
+        url = obj.get("url")
+        found = BY_BATCH_URL.get(url) if isinstance(url, str) else None
         if found is None:
             urls = ", ".join(BY_BATCH_URL)
             raise LineError(f'unknown Batch API "url" {obj.get("url")!r}: one of {urls} is supported')
@@ -422,6 +423,9 @@ def scan(
             except LineError as exc:
                 problem(number, str(exc))
                 continue
+            except (ValueError, TypeError, RecursionError) as exc:  # a check that hostile JSON got past
+                problem(number, f"cannot use this line: {type(exc).__name__}: {exc}")
+                continue
             in_file += 1
             if shard is None or shard.contains(job.id):
                 count += 1
@@ -483,7 +487,7 @@ def read_ids(path: str) -> list[str]:
     try:
         for number, text in _Lines(source):
             try:
-                obj = json.loads(text) if text is not None else None
+                obj = load_line(text) if text is not None else None
                 if not isinstance(obj, dict):
                     raise LineError("expected a JSON object" if text is not None else "not valid UTF-8")
                 key = "custom_id" if "custom_id" in obj else "id"
@@ -514,8 +518,21 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
             yield _with_name(job, plan.name_for(job.id))
 
 
+async def aiter_jobs(plan: InputPlan, defaults: Defaults) -> AsyncGenerator[Job, None]:
+    """``iter_jobs``, with the file read off the event loop in large blocks (see ``blocklines``)."""
+    number = 0
+    async for raw in read_lines(plan.path, limit=plan.size):
+        number += 1
+        for _, text in _line(number, raw):
+            if text is None:  # scan() has already refused such a file
+                continue
+            job = parse_line(text, number, defaults)
+            if plan.shard is None or plan.shard.contains(job.id):
+                yield _with_name(job, plan.name_for(job.id))
+
+
 def _with_name(job: Job, name: str) -> Job:
     return Job(job.id, job.line, job.model, job.request, job.params, name, job.request_hash, job.api)
 
 
-__all__ = ["Defaults", "InputPlan", "Job", "LineError", "is_plain", "iter_jobs", "parse_line", "scan"]
+__all__ = ["Defaults", "InputPlan", "Job", "LineError", "aiter_jobs", "is_plain", "iter_jobs", "parse_line", "scan"]

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from . import _constants as C
+from .apikey import redacting
 from .cost import usd
 from .endpoint import Endpoint, public_url, resolve_endpoint
 from .errors import NothingToDo
+from .fdlimit import ensure_descriptors
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -66,6 +68,7 @@ def run_command(
         plan.discard()
         raise NothingToDo(f"{plan.display}: no prompts")
     try:
+        ensure_descriptors(settings.concurrency, simulator=endpoint.simulate)
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
             progress = Progress(
@@ -136,6 +139,7 @@ async def _run(
             installed.append(signum)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(redacting(api_key))  # before the tasks start: they inherit it
             for client in clients:
                 await stack.enter_async_context(client)
             return await runner.run()

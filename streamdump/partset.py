@@ -32,6 +32,7 @@ class PartSet:
         "_writer",
         "choices",
         "closed",
+        "completed",
         "first",
         "keep_reasoning",
         "layout",
@@ -57,6 +58,7 @@ class PartSet:
         self.choices = Choices(self.write, layout.n)
         self._dropped: dict[int, int] = {}  # reasoning characters not kept (--no-reasoning), by choice
         self.closed = False
+        self.completed = False  # every file renamed to its final name: the answer is on disk
         self.produced: list[Path] = []  # streamed files renamed to their final names
         self.tool_call_files: list[Path] = []
 
@@ -113,7 +115,9 @@ class PartSet:
             if keep:
                 self.produced.append(part.final)
             finishing.append(writer.finish(part, complete=keep))
-        await asyncio.gather(*finishing)
+        for outcome in await asyncio.gather(*finishing, return_exceptions=True):
+            if isinstance(outcome, BaseException):  # every file closed first, each error retrieved
+                raise outcome
         if complete:
             files = []
             for index in self.choices.indices:
@@ -124,6 +128,7 @@ class PartSet:
             if files:
                 await writer.write_files(files)
                 self.tool_call_files = [path for path, _ in files]
+            self.completed = True
 
     # -- what the manifest says -------------------------------------------------------------
     def manifest_fields(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TextIO
 
 from . import _constants as C
+from .apikey import redact
 from .cost import usd
 
 # The bar's own text is short, so the counts stay whole in an 80-column terminal.
@@ -151,7 +152,8 @@ class Progress:
             self.error(message)
 
     def error(self, message: str) -> None:
-        """Always shown."""
+        """Always shown (never with the API key in it)."""
+        message = redact(message)
         if self._bar is not None:
             self._bar.write(message, file=self.stream)
         else:

@@ -8,6 +8,7 @@ or when the disk fails; items in flight are then closed cleanly and recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -21,7 +22,7 @@ from .batch.pending import pending_ids
 from .errors import DiskError
 from .gate import Gate
 from .item import Items
-from .jobs import Defaults, InputPlan, Job, LineError, iter_jobs
+from .jobs import Defaults, InputPlan, Job, LineError, aiter_jobs
 from .manifest import Finished, load_finished
 from .output import OutputWriter
 from .progress import Progress
@@ -119,7 +120,7 @@ class Runner:
             summary = result.summary(self.settings.options, overall)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
             try:
-                await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
+                await asyncio.shield(writer.write_last(self.settings.out_dir / summary_name(shard), data))
             except DiskError as exc:  # every item file is already safe; say so and end cleanly
                 self._late_error(f"cannot write the summary: {exc}")
         return result
@@ -128,33 +129,37 @@ class Runner:
         skipped: list[Finished] = []  # for the results file, written in batches
         left = 0
         try:
-            for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
-                if self.stop.is_set():
-                    break
-                done = self.result.earlier.get(job.id)
-                self.result.reached(done)
-                if (
-                    not self.settings.force
-                    and done is not None
-                    and done.status == "ok"
-                    and done.request_hash == job.request_hash
-                    and all(name in answers for name in self._items_().layout(job).answer_names())
-                ):
-                    self.result.skipped += 1
-                    self.progress.item("ok", 0)
-                    if self._results is not None:
-                        skipped.append(done)
-                        if len(skipped) >= 512:
-                            await self._skipped_results(skipped)
-                    if index % 512 == 0:
-                        await asyncio.sleep(0)  # let signals and progress through on a long skip
-                    continue
-                if job.id in self._in_batches:
-                    left += 1  # a batch will bring it (batch collect): not paid for twice; counted not started
-                    continue
-                await queue.put(job)
-            else:
-                self.result.fed_all = True
+            jobs = aiter_jobs(self.plan, self.defaults)  # read off the loop: a slow disk stalls no stream
+            async with contextlib.aclosing(jobs):
+                index = -1
+                async for job in jobs:
+                    index += 1
+                    if self.stop.is_set():
+                        break
+                    done = self.result.earlier.get(job.id)
+                    self.result.reached(done)
+                    if (
+                        not self.settings.force
+                        and done is not None
+                        and done.status == "ok"
+                        and done.request_hash == job.request_hash
+                        and all(name in answers for name in self._items_().layout(job).answer_names())
+                    ):
+                        self.result.skipped += 1
+                        self.progress.item("ok", 0)
+                        if self._results is not None:
+                            skipped.append(done)
+                            if len(skipped) >= 512:
+                                await self._skipped_results(skipped)
+                        if index % 512 == 0:
+                            await asyncio.sleep(0)  # let signals and progress through on a long skip
+                        continue
+                    if job.id in self._in_batches:
+                        left += 1  # a batch will bring it (batch collect): not paid for twice; counted not started
+                        continue
+                    await queue.put(job)
+                else:
+                    self.result.fed_all = True
             await self._skipped_results(skipped)
             if left:  # said also with --quiet: it is why the run is not all ok
                 self.progress.error(
@@ -206,4 +211,5 @@ def _answer_files(out_dir: Path, ext: str) -> set[str]:
     """Names of the complete answer files in the out-dir (one directory listing, not a stat each)."""
     suffix = "." + ext
     with os.scandir(out_dir) as entries:
-        return {entry.name for entry in entries if entry.name.endswith(suffix)}
+        # A link planted in a shared out-dir is no answer: the item is redone, and the link replaced.
+        return {entry.name for entry in entries if entry.name.endswith(suffix) and not entry.is_symlink()}

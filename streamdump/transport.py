@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import _constants as C
+from .apikey import redact
 from .endpoint import public_url
 from .errors import AttemptError, FatalRequestError, RetryableError
 from .retry import is_retried_status, parse_retry_after
@@ -52,7 +53,10 @@ def make_clients(
             base_url=base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout, verify=tls),
+            # No redirect is followed: it would re-send the prompt to a host the user never named.
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=limits, timeout=timeout, verify=tls, follow_redirects=False
+            ),
         )
         for _ in range(groups)
     ]
@@ -62,6 +66,10 @@ def status_error(exc: openai.APIStatusError) -> AttemptError:
     """An HTTP error status as our error: retried (408, 409, 429, 5xx) or not (other 4xx)."""
     status = exc.status_code
     headers = dict(exc.response.headers)
+    if 300 <= status < 400:
+        target = exc.response.headers.get("location") or "(no Location header)"
+        message = f"HTTP {status}: the server redirects to {target}, and streamdump follows no redirect"
+        return FatalRequestError(message, status=status, kind="redirect", headers=headers)
     message = f"HTTP {status}: {server_message(exc)}"
     url = _url(exc.request)
     if is_retried_status(status):
@@ -112,6 +120,18 @@ def _clip(text: str, limit: int = C.SERVER_MESSAGE_CHARS) -> str:
 
 @contextlib.contextmanager
 def mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
+    """``_mapped_errors``, with the API key taken out of every error it lets through (see ``apikey``)."""
+    try:
+        with _mapped_errors(complete=complete):
+            yield
+    except AttemptError as exc:
+        exc.args = tuple(redact(list(exc.args)))
+        exc.body, exc.headers = redact(exc.body), redact(exc.headers)
+        raise
+
+
+@contextlib.contextmanager
+def _mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
     """Turn whatever the client raises inside the block into an ``AttemptError``.
 
     ``complete()`` says whether every choice had already finished: a connection lost after that

@@ -91,6 +91,8 @@ def stream(generation: Generation) -> list[Event]:
                 break
             return [*events, Event(error_event(generation))]
         events.append(Event(chunk(delta, index=index), piece=True))
+    if generation.fault is not None and generation.fault.kind == "lost-finish":
+        finishes = {index: finish for index, finish in finishes.items() if index == 0}  # as LiteLLM with n > 1
     events += [Event(chunk({}, finish, index=index)) for index, finish in finishes.items()]
     events.append(LINGER)
     options = generation.body.get("stream_options")

@@ -1,5 +1,5 @@
 """One request and its answer on the wire: a JSON body, or a stream of events played with the
-transport faults (drop, stall, malformed, truncate, eof, split-utf8, linger), paced, and stopped
+transport faults (drop, stall, malformed, long-line, truncate, eof, split-utf8, linger), paced, and stopped
 as soon as the client hangs up."""
 
 from __future__ import annotations
@@ -88,6 +88,11 @@ class Exchange:
                         await self._stall(fault, chunked)
                     elif kind == "malformed":
                         await self._send(MALFORMED, chunked)
+                    elif kind == "long-line":  # a data line that never ends
+                        await self._send(b"data: ", chunked)
+                        size = int(fault.value or 0)
+                        for start in range(0, size, 1 << 16):
+                            await self._send(b"x" * min(1 << 16, size - start), chunked)
                     elif kind in ("truncate", "eof"):
                         break
                 if gap:

@@ -68,6 +68,13 @@ async def _serve(ex: Exchange, wire: Format) -> bool:
         return await ex.json(400, error_body(message), request_id)
     if fault is not None and fault.kind == "status":
         return await _status_fault(ex, fault, request_id)
+    if fault is not None and fault.kind == "echo-auth":  # a proxy that quotes the key back
+        auth = request.authorization
+        payload = error_body(f"invalid request header: authorization: {auth}")
+        return await ex.json(int(fault.value or 400), payload, {**request_id, "x-echo-authorization": auth})
+    if fault is not None and fault.kind == "redirect":
+        location = f"http://127.0.0.1:{sim.port}/elsewhere{request.path}"
+        return await ex.json(307, error_body("moved"), {**request_id, "Location": location})
     generation = Generation(body, prompt, fault, config, number, int(time.time()))
     if not body.get("stream"):
         return await ex.json(200, wire.complete(generation), request_id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 MAX_BODY = 16 * 1024 * 1024
 REASONS = {
     200: "OK",
+    307: "Temporary Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -40,6 +41,7 @@ class Request:
     at: float  # time.monotonic() when it had arrived
     wall: float  # time.time() then
     query: str = ""  # after the "?" (the Batch API's lists page with it)
+    authorization: str = ""  # only for the echo-auth fault to echo; never recorded
 
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -55,13 +57,13 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
         if ":" in line:
             key, value = line.split(":", 1)
             headers[key.strip().lower()] = value.strip()
-    headers.pop("authorization", None)  # never keep a key, not even in memory
+    authorization = headers.pop("authorization", "")  # never in the headers recorded
     length = int(headers.get("content-length") or 0)
     if length > MAX_BODY:
         raise TooLarge
     raw = await reader.readexactly(length) if length else b""
     path, _, query = target.partition("?")
-    return Request(method, path, headers, raw, time.monotonic(), time.time(), query)
+    return Request(method, path, headers, raw, time.monotonic(), time.time(), query, authorization)
 
 
 def json_response(status: int, payload: object, headers: dict[str, str] | None = None) -> bytes:

@@ -26,9 +26,15 @@ three wire formats (chat, the Responses API, text completions), each saying it i
     invalid-json     answer with JSON cut short by its last character: not JSON
     off-schema       answer with the JSON string "off-schema": JSON, but not the object asked for
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
+    lost-finish      (chat) send every choice's text but only choice 0's finish_reason, then [DONE]
+                     (what LiteLLM's proxy does with n > 1)
     split-utf8       send each multi-byte character split across two network writes (harmless)
     linger=S         after the last finish (responses: response.completed), send nothing more
                      for S seconds (no usage, no [DONE], no close)
+    echo-auth[=CODE] answer CODE (default 400) with the request's Authorization header in the error
+                     message and in an x-echo-authorization header (as some proxies do)
+    redirect         answer 307, sending the client to this simulator at /elsewhere/...
+    long-line=BYTES  after `after` chunks, send one data line of BYTES bytes that never ends
 
     keys: match=TEXT   only prompts that contain TEXT (chat: the last user message; responses:
                        the input string or the last user input item's text; completions: the
@@ -64,6 +70,10 @@ KINDS = frozenset(
         "invalid-json",
         "off-schema",
         "single-choice",
+        "lost-finish",
+        "echo-auth",
+        "redirect",
+        "long-line",
         "failed",
     }
 )
@@ -153,7 +163,7 @@ def parse_fault(spec: str) -> Fault:
             number = float(value)
         except ValueError:
             raise ValueError(f"fault {kind}: {value!r} is not a number") from None
-    if kind in ("status", "stall", "linger") and number is None:
+    if kind in ("status", "stall", "linger", "long-line") and number is None:
         raise ValueError(f"fault {kind} needs a value, as in {kind}=" + ("503" if kind == "status" else "5"))
     options: dict[str, object] = {}
     params: dict[str, float] = {}
