@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
+from .apikey import redacting
 from .endpoint import public_url
 from .errors import AttemptError
 from .firstcontact import Contact, model_unknown
@@ -256,5 +257,7 @@ def works(points: list[Point]) -> bool:
 def run_check(
     *, base_url: str | None, api_key: str | None, model: str, wire: WireFormat, deadline: float
 ) -> list[Point]:
-    seen = asyncio.run(probe(base_url=base_url, api_key=api_key, model=model, wire=wire, deadline=deadline))
-    return judge(seen, model=model, wire=wire)
+    # The key is taken out of every error message (a proxy may quote it back), as in a run.
+    with redacting(api_key):
+        seen = asyncio.run(probe(base_url=base_url, api_key=api_key, model=model, wire=wire, deadline=deadline))
+        return judge(seen, model=model, wire=wire)

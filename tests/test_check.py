@@ -190,3 +190,12 @@ def test_the_other_formats_are_checked_in_their_own_words(
     assert lines["route exists"].startswith("ok") and f"/v1/{api}" in lines["route exists"]
     [request] = sim.stats.requests
     assert request.body is not None and request.body[field] == 16
+
+
+def test_a_key_the_server_quotes_back_is_not_printed(start_sim: Callable[..., Simulator]) -> None:
+    secret = "sk-check-" + "s3cr3t" * 6
+    sim = start_sim(faults=["echo-auth=401"])
+    code, lines, out = check("--base-url", sim.base_url, "--api-key-env", "MY_KEY", env={"MY_KEY": secret})
+    assert code == 1
+    assert lines["key accepted"].startswith("FAIL") and "[redacted]" in lines["key accepted"]
+    assert secret not in out
