@@ -32,6 +32,16 @@ SIGNAL_EXIT_DEADLINE = 4.5
 CLEANUP_TIMEOUT = 3.0
 # Plain progress lines (stderr not a terminal) are printed this often, in seconds.
 PROGRESS_INTERVAL = 10.0
+# The first attempts of a run that decide a wrong endpoint (see firstcontact).
+FIRST_CONTACT_ATTEMPTS = 3
+# The most of a server's error text kept in an error message.
+SERVER_MESSAGE_CHARS = 300
+# The most of a text (not JSON) error body kept in the error record.
+ERROR_BODY_CHARS = 4000
+# streamdump check: the output limit of its one streamed request (the Responses API's minimum is
+# 16), and how long each of its requests may take, in seconds.
+CHECK_OUTPUT_LIMIT = 16
+CHECK_TIMEOUT = 30.0
 
 # batch collect --wait: the first wait between asks about running batches, doubling up to the last.
 BATCH_POLL_FIRST = 30.0

@@ -15,15 +15,17 @@ import typer
 
 from . import _constants as C
 from .batchcli import batch_app
-from .errors import SetupError
+from .errors import NothingToDo, SetupError
+from .helptext import CHECK_HELP, RUN_HELP, Panel
 
 app = typer.Typer(
     name="streamdump",
     help="Bulk LLM generation: a JSONL of prompts in, one streamed file per prompt out.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",  # panels; bracketed text in help must be escaped (see helptext)
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 app.add_typer(batch_app, name="batch")  # streamdump batch submit|status|collect|cancel (see batchcli)
@@ -36,38 +38,125 @@ def _fail_setup(message: str) -> None:
     raise typer.Exit(EXIT_SETUP)
 
 
-@app.command()
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"streamdump {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _top(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", metavar="", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Bulk LLM generation: a JSONL of prompts in, one streamed file per prompt out."""
+
+
+@app.command(help=RUN_HELP)
 def run(
-    prompts: Annotated[str, typer.Argument(metavar="PROMPTS", help="JSONL file of prompts, or - for standard input.")],
-    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Output directory (created if missing).")] = Path(
-        C.DEFAULT_OUT_DIR
-    ),
+    prompts: Annotated[
+        str,
+        typer.Argument(metavar="PROMPTS", help="JSONL file of prompts, or - for standard input."),
+    ],
+    template: Annotated[
+        Optional[str],
+        typer.Option(
+            "--template",
+            metavar="FILE",
+            help="Render each input record into the prompt: {field}, {a.b}.",
+            rich_help_panel=Panel.INPUT,
+        ),
+    ] = None,
+    template_text: Annotated[
+        Optional[str],
+        typer.Option("--template-text", metavar="TEXT", help="--template given as text.", rich_help_panel=Panel.INPUT),
+    ] = None,
+    system_template: Annotated[
+        Optional[str],
+        typer.Option(
+            "--system-template",
+            metavar="FILE",
+            help="Render each record into the system message.",
+            rich_help_panel=Panel.INPUT,
+        ),
+    ] = None,
+    system_template_text: Annotated[
+        Optional[str],
+        typer.Option(
+            "--system-template-text",
+            metavar="TEXT",
+            help="--system-template given as text.",
+            rich_help_panel=Panel.INPUT,
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out-dir",
+            "-o",
+            help="Output directory (created if missing).",
+            metavar="DIR",
+            rich_help_panel=Panel.OUTPUT,
+        ),
+    ] = Path(C.DEFAULT_OUT_DIR),
     model: Annotated[
         Optional[str],
         typer.Option(
             "--model",
             "-m",
             envvar="STREAMDUMP_MODEL",
-            help=f"Model for lines that name none [default: {C.DEFAULT_MODEL}].",
+            help=f"Model for lines that name none \\[default: {C.DEFAULT_MODEL}].",
+            metavar="NAME",
+            rich_help_panel=Panel.REQUEST,
         ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, help="Most streams open at any moment.")
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Most streams open at any moment.",
+            metavar="N",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = C.DEFAULT_CONCURRENCY,
     base_url: Annotated[
         Optional[str],
         typer.Option(
             "--base-url",
             envvar="OPENAI_BASE_URL",
-            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 [default: OpenAI].",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 \\[default: OpenAI].",
+            metavar="URL",
+            rich_help_panel=Panel.ENDPOINT,
         ),
     ] = None,
     api_key_env: Annotated[
-        str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+        str,
+        typer.Option(
+            "--api-key-env",
+            help="Environment variable holding the API key.",
+            metavar="NAME",
+            rich_help_panel=Panel.ENDPOINT,
+        ),
     ] = "OPENAI_API_KEY",
-    system: Annotated[Optional[str], typer.Option("--system", help="System message for lines without one.")] = None,
+    system: Annotated[
+        Optional[str],
+        typer.Option(
+            "--system", help="System message for lines without one.", metavar="TEXT", rich_help_panel=Panel.REQUEST
+        ),
+    ] = None,
     temperature: Annotated[
-        Optional[float], typer.Option("--temperature", help="Temperature for lines that set none.")
+        Optional[float],
+        typer.Option(
+            "--temperature", help="Temperature for lines that set none.", metavar="T", rich_help_panel=Panel.REQUEST
+        ),
     ] = None,
     max_tokens: Annotated[
         Optional[int],
@@ -75,6 +164,8 @@ def run(
             "--max-tokens",
             min=1,
             help="Output limit for lines that set none (max_tokens; max_output_tokens for --api responses).",
+            metavar="N",
+            rich_help_panel=Panel.REQUEST,
         ),
     ] = None,
     api: Annotated[
@@ -85,68 +176,170 @@ def run(
             metavar="chat|responses|completions",
             help="Wire format: chat completions, the Responses API, or text completions "
             "(a Batch API line goes by its own url).",
+            rich_help_panel=Panel.ENDPOINT,
         ),
     ] = "chat",
     simulate: Annotated[
-        bool, typer.Option("--simulate", help="Run against the built-in simulator (no key, no internet).")
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Run against the built-in simulator (no key, no internet).",
+            metavar="",
+            rich_help_panel=Panel.ENDPOINT,
+        ),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also print every retry (a terminal counts them on the bar).",
+            metavar="",
+            rich_help_panel=Panel.PROGRESS,
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only errors and the final summary.", metavar="", rich_help_panel=Panel.PROGRESS
+        ),
+    ] = False,
     max_retries: Annotated[
-        int, typer.Option("--max-retries", min=0, help="Retries after the first attempt.")
+        int,
+        typer.Option(
+            "--max-retries", min=0, help="Retries after the first attempt.", metavar="N", rich_help_panel=Panel.RETRIES
+        ),
     ] = C.MAX_RETRIES,
     backoff_base: Annotated[
-        float, typer.Option("--backoff-base", min=0.0, help="Backoff base delay, seconds.")
+        float,
+        typer.Option(
+            "--backoff-base", min=0.0, help="Backoff base delay, seconds.", metavar="S", rich_help_panel=Panel.RETRIES
+        ),
     ] = C.BACKOFF_BASE,
     backoff_max: Annotated[
-        float, typer.Option("--backoff-max", min=0.0, help="Longest backoff delay, seconds.")
+        float,
+        typer.Option(
+            "--backoff-max", min=0.0, help="Longest backoff delay, seconds.", metavar="S", rich_help_panel=Panel.RETRIES
+        ),
     ] = C.BACKOFF_MAX,
     max_retry_after: Annotated[
-        float, typer.Option("--max-retry-after", min=0.0, help="Cap on a server's Retry-After, seconds.")
+        float,
+        typer.Option(
+            "--max-retry-after",
+            min=0.0,
+            help="Cap on a server's Retry-After, seconds.",
+            metavar="S",
+            rich_help_panel=Panel.RETRIES,
+        ),
     ] = C.MAX_RETRY_AFTER,
     idle_timeout: Annotated[
         float,
         typer.Option(
-            "--idle-timeout", min=0.01, help="Abandon and retry an attempt with no data for this long, seconds."
+            "--idle-timeout",
+            min=0.01,
+            help="Abandon and retry an attempt with no data for this long, seconds.",
+            metavar="S",
+            rich_help_panel=Panel.RETRIES,
         ),
     ] = C.IDLE_TIMEOUT,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.01, help="Longest one attempt may take, seconds.")
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.01,
+            help="Longest one attempt may take, seconds.",
+            metavar="S",
+            rich_help_panel=Panel.RETRIES,
+        ),
     ] = C.ATTEMPT_TIMEOUT,
     max_failures: Annotated[
-        Optional[int], typer.Option("--max-failures", min=1, help="Stop the run after this many failed items.")
+        Optional[int],
+        typer.Option(
+            "--max-failures",
+            min=1,
+            help="Stop the run after this many failed items.",
+            metavar="N",
+            rich_help_panel=Panel.RETRIES,
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo every item, even those already done.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Redo every item, even those already done.", metavar="", rich_help_panel=Panel.OUTPUT
+        ),
+    ] = False,
     rpm: Annotated[
-        Optional[float], typer.Option("--rpm", min=0.001, help="Requests per minute, spread evenly.")
+        Optional[float],
+        typer.Option(
+            "--rpm", min=0.001, help="Requests per minute, spread evenly.", metavar="N", rich_help_panel=Panel.LIMITS
+        ),
     ] = None,
     tpm: Annotated[
         Optional[float],
-        typer.Option("--tpm", min=1.0, help="Tokens per minute (prompt + max_tokens reserved per request)."),
+        typer.Option(
+            "--tpm",
+            min=1.0,
+            help="Tokens per minute (prompt + max_tokens reserved per request).",
+            metavar="N",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = None,
     expected_output_tokens: Annotated[
         int,
-        typer.Option("--expected-output-tokens", min=1, help="Output tokens assumed for lines without max_tokens."),
+        typer.Option(
+            "--expected-output-tokens",
+            min=1,
+            help="Output tokens assumed for lines without max_tokens.",
+            metavar="N",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = C.EXPECTED_OUTPUT_TOKENS,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check the input and price the job; send nothing, write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the input and price the job; send nothing, write nothing.",
+            metavar="",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = False,
     price_in: Annotated[
         Optional[float],
-        typer.Option("--price-in", min=0.0, help="USD per million prompt tokens (--dry-run, --max-cost)."),
+        typer.Option(
+            "--price-in",
+            min=0.0,
+            help="USD per million prompt tokens (--dry-run, --max-cost).",
+            metavar="USD",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = None,
     price_out: Annotated[
         Optional[float],
-        typer.Option("--price-out", min=0.0, help="USD per million output tokens (--dry-run, --max-cost)."),
+        typer.Option(
+            "--price-out",
+            min=0.0,
+            help="USD per million output tokens (--dry-run, --max-cost).",
+            metavar="USD",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = None,
     batch: Annotated[
-        bool, typer.Option("--batch", help="With --dry-run: price the job at the Batch API's discount (half).")
+        bool,
+        typer.Option(
+            "--batch",
+            help="With --dry-run: price the job at the Batch API's discount (half).",
+            metavar="",
+            rich_help_panel=Panel.LIMITS,
+        ),
     ] = False,
     price_cached_in: Annotated[
         Optional[float],
         typer.Option(
             "--price-cached-in",
             min=0.0,
-            help="USD per million cached prompt tokens, when the server reports them [default: --price-in].",
+            help="USD per million cached prompt tokens, when the server reports them \\[default: --price-in].",
+            metavar="USD",
+            rich_help_panel=Panel.LIMITS,
         ),
     ] = None,
     max_cost: Annotated[
@@ -156,6 +349,7 @@ def run(
             min=0.0,
             metavar="USD",
             help="Spend at most this much in this run (needs --price-in and --price-out); then stop early.",
+            rich_help_panel=Panel.LIMITS,
         ),
     ] = None,
     json_schema: Annotated[
@@ -164,41 +358,47 @@ def run(
             "--json-schema",
             metavar="FILE",
             help="Ask for answers valid against this JSON Schema, check each one, redo invalid ones.",
+            rich_help_panel=Panel.REQUEST,
         ),
     ] = None,
     invalid_retries: Annotated[
         int,
         typer.Option(
-            "--invalid-retries", min=0, help="Redo an answer that is not valid against its schema this many times."
+            "--invalid-retries",
+            min=0,
+            help="Redo an answer that is not valid against its schema this many times.",
+            metavar="N",
+            rich_help_panel=Panel.RETRIES,
         ),
     ] = C.INVALID_RETRIES,
     progress_interval: Annotated[
         float,
         typer.Option(
-            "--progress-interval", min=0.0, help="Seconds between plain progress lines when stderr is not a terminal."
+            "--progress-interval",
+            min=0.0,
+            help="Seconds between plain progress lines when stderr is not a terminal.",
+            metavar="S",
+            rich_help_panel=Panel.PROGRESS,
         ),
     ] = C.PROGRESS_INTERVAL,
     ext: Annotated[
         Optional[str],
-        typer.Option("--ext", help="Extension of the answer files, e.g. md [default: txt; json with --json-schema]."),
+        typer.Option(
+            "--ext",
+            help="Extension of the answer files, e.g. md \\[default: txt; json with --json-schema].",
+            metavar="EXT",
+            rich_help_panel=Panel.OUTPUT,
+        ),
     ] = None,
     no_reasoning: Annotated[
-        bool, typer.Option("--no-reasoning", help="Drop reasoning text instead of writing <name>.reasoning.txt.")
+        bool,
+        typer.Option(
+            "--no-reasoning",
+            help="Drop reasoning text instead of writing <name>.reasoning.txt.",
+            metavar="",
+            rich_help_panel=Panel.OUTPUT,
+        ),
     ] = False,
-    template: Annotated[
-        Optional[str],
-        typer.Option("--template", metavar="FILE", help="Render each input record into the prompt: {field}, {a.b}."),
-    ] = None,
-    template_text: Annotated[
-        Optional[str], typer.Option("--template-text", metavar="TEXT", help="--template given as text.")
-    ] = None,
-    system_template: Annotated[
-        Optional[str],
-        typer.Option("--system-template", metavar="FILE", help="Render each record into the system message."),
-    ] = None,
-    system_template_text: Annotated[
-        Optional[str], typer.Option("--system-template-text", metavar="TEXT", help="--system-template given as text.")
-    ] = None,
     shard: Annotated[
         Optional[str],
         typer.Option(
@@ -207,11 +407,17 @@ def run(
             metavar="K/N",
             help="Take only shard K of N (by a hash of the id); auto/N reads K from "
             "JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.",
+            rich_help_panel=Panel.SCALE_OUT,
         ),
     ] = None,
     wait_lock: Annotated[
         bool,
-        typer.Option("--wait-lock", help="Wait for another run writing the same files in the out-dir, not refuse."),
+        typer.Option(
+            "--wait-lock",
+            help="Wait for another run writing the same files in the out-dir, not refuse.",
+            metavar="",
+            rich_help_panel=Panel.SCALE_OUT,
+        ),
     ] = False,
     results_jsonl: Annotated[
         Optional[Path],
@@ -219,10 +425,10 @@ def run(
             "--results-jsonl",
             metavar="FILE",
             help="Also write one line per finished item in the OpenAI Batch API output format.",
+            rich_help_panel=Panel.OUTPUT,
         ),
     ] = None,
 ) -> None:
-    """Run every prompt in PROMPTS as a stream; write one file per prompt into the out-dir."""
     from .attempt import AttemptSettings
     from .cost import run_prices
     from .jobs import Defaults, defaults_options
@@ -350,10 +556,14 @@ def run(
             settings,
             endpoint,
             quiet=quiet,
+            verbose=verbose,
             progress_interval=progress_interval,
             wait_lock=wait_lock,
             notify=lambda message: typer.echo(message, err=True),
         )
+    except NothingToDo as exc:
+        typer.echo(f"streamdump: {exc}", err=True)
+        raise typer.Exit(EXIT_OK) from None
     except SetupError as exc:
         _fail_setup(str(exc))
         return
@@ -364,9 +574,69 @@ def run(
     raise typer.Exit(exit_code(result))
 
 
+@app.command(help=CHECK_HELP)
+def check(
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--base-url",
+            envvar="OPENAI_BASE_URL",
+            metavar="URL",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 \\[default: OpenAI].",
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", metavar="NAME", help="Environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model", "-m", envvar="STREAMDUMP_MODEL", metavar="NAME", help=f"Model \\[default: {C.DEFAULT_MODEL}]."
+        ),
+    ] = None,
+    api: Annotated[
+        str,
+        typer.Option(
+            "--api",
+            envvar="STREAMDUMP_API",
+            metavar="API",
+            help="Wire format to check: chat, responses or completions (as run's --api).",
+        ),
+    ] = "chat",
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.01, metavar="S", help="Longest each request may take, seconds.")
+    ] = C.CHECK_TIMEOUT,
+) -> None:
+    from .check import run_check, works
+    from .endpoint import public_url, resolve_endpoint
+    from .wire import NAMES as API_NAMES
+    from .wire import wire_for
+
+    if api not in API_NAMES:
+        _fail_setup(f"--api must be one of {', '.join(API_NAMES)}, not {api!r}")
+    try:
+        endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=False)
+    except SetupError as exc:
+        _fail_setup(str(exc))
+        return
+    chosen = model or C.DEFAULT_MODEL
+    where = public_url(endpoint.base_url) or "OpenAI (https://api.openai.com/v1)"
+    typer.echo(f"streamdump check: {where}, --api {api}, model {chosen}")
+    points = run_check(
+        base_url=endpoint.base_url, api_key=endpoint.api_key, model=chosen, wire=wire_for(api), deadline=timeout
+    )
+    for point in points:
+        typer.echo(point.line())
+    ok = works(points)
+    typer.echo("a run would work" if ok else "a run would not work: see FAIL above")
+    raise typer.Exit(EXIT_OK if ok else EXIT_NOT_ALL_OK)
+
+
 @app.command()
 def status(
-    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An out-dir streamdump has written.")],
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="An out-dir streamdump has written.")] = Path(
+        C.DEFAULT_OUT_DIR
+    ),
     prompts: Annotated[
         Optional[str], typer.Option("--prompts", help="Also say what is still to do from this prompts file.")
     ] = None,
@@ -379,7 +649,9 @@ def status(
     ] = None,
     price_cached_in: Annotated[
         Optional[float],
-        typer.Option("--price-cached-in", min=0.0, help="USD per million cached prompt tokens [default: --price-in]."),
+        typer.Option(
+            "--price-cached-in", min=0.0, help="USD per million cached prompt tokens \\[default: --price-in]."
+        ),
     ] = None,
 ) -> None:
     """Say what an out-dir holds: counts per status, tokens, failures, and what is still to do.

@@ -1,6 +1,7 @@
 """The errors streamdump raises, drawn as a tree::
 
     StreamdumpError
+    ├── NothingToDo           the input holds no prompts: nothing sent, nothing written (exit 0)
     ├── SetupError            the run cannot start; nothing was sent (exit 2)
     │   ├── InputError        one or more FILE:LINE problems in the prompts file (each a LineError)
     │   ├── OutputDirError    the out-dir cannot be created or written
@@ -26,7 +27,9 @@
     LineError (a ValueError)  what is wrong with one input line; the caller adds FILE:LINE
 
 Input errors are never retried.  An item whose attempts are used up is recorded as failed with the
-last ``AttemptError`` and every attempt's summary; the run goes on.
+last ``AttemptError`` and every attempt's summary; the run goes on, unless the error says every
+other request would fail the same way: a 401/403 (``stops_run``), or a wrong endpoint on the run's
+first attempts (``firstcontact``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ class LineError(ValueError):
 
 class StreamdumpError(Exception):
     """Root of every error streamdump raises on purpose."""
+
+
+class NothingToDo(StreamdumpError):
+    """The input holds no prompts: the run ends before it creates or writes anything."""
 
 
 class SetupError(StreamdumpError):
@@ -85,8 +92,10 @@ class AttemptError(StreamdumpError):
         headers: dict[str, str] | None = None,
         body: object | None = None,
         code: str | None = None,
+        url: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.url = url  # the URL the request went to, without credentials, when known
         self.code = code  # the server's error code, when a stream failed with one
         self.body = body  # the server's error object, when it answered with one
         self.headers = headers

@@ -18,6 +18,7 @@ from . import _constants as C
 from .attempt import AttemptOutcome, run_attempt
 from .cleanup import run_cleanup
 from .errors import AttemptError, CostCapError, DiskError, InvalidOutputError
+from .firstcontact import Contact, FirstContact
 from .gate import Gate
 from .layout import Layout, part_path
 from .manifest import build_entry, error_fields, error_record
@@ -75,6 +76,7 @@ class Items:
         self.stopped = stopped
         self.in_flight = in_flight
         self.include_usage = True  # turned off for the run if the server rejects stream_options
+        self.first_contact = FirstContact()  # a wrong endpoint stops the run after its first attempts
         self.checks = Checks()  # --json-schema, and the schemas lines carry
         self.spend = Spend(
             settings.prices,
@@ -109,7 +111,7 @@ class Items:
             if exc.status == 429:
                 gate.pause_for(delay)  # the whole run, whether or not this item tries again
             if retrying:
-                self.progress.note(
+                self.progress.retry(
                     f"streamdump: {job.id}: attempt {len(history)} failed ({exc}); retrying in {delay:.1f} s"
                 )
 
@@ -152,8 +154,13 @@ class Items:
                                 attempt.again()
                             elif exc.stops_run:
                                 self.stop_run(f"{exc} (every request would fail the same way: check the API key)")
+                            else:
+                                contact = Contact.of(exc, answered=outcome.headers is not None, model=job.model)
+                                if (wrong := self.first_contact.failed(contact)) is not None:
+                                    self.stop_run(wrong)
                             raise
                         self._slow_down(outcome.headers, cost)
+                        self.first_contact.succeeded()
                         if include_usage != self.include_usage:
                             self.include_usage = False
                             self.progress.note(

@@ -323,6 +323,18 @@ class InputPlan:
     temporary: bool = False
     shard: Shard | None = None
     size: int | None = None  # bytes checked; the run reads no further
+    in_file: int = 0  # prompts in the whole file, every shard's
+    ids: DigestTable | None = None  # digests of every id in the file
+
+    def contains(self, item_id: str) -> bool:
+        """The id is one of this run's items: in the file, and in the shard when there is one."""
+        in_file = self.ids is None or _digest(item_id) in self.ids
+        return in_file and (self.shard is None or self.shard.contains(item_id))
+
+    @property
+    def empty(self) -> bool:
+        """The file holds no prompts at all (blank, or only blank lines)."""
+        return self.in_file == 0
 
     def name_for(self, item_id: str) -> str:
         key = fold_key(item_id)
@@ -387,7 +399,7 @@ def scan(
     folded = DigestTable()  # digests of case-folded plain names seen
     collided: set[int] = set()  # ... those that two different ids share
     hashed_seen = DigestTable()  # case-folded hashed name digest -> line
-    count = 0
+    count = in_file = 0
     try:
         source, display, spool = _open_source(path)
     except OSError as exc:
@@ -415,6 +427,7 @@ def scan(
             except (ValueError, TypeError, RecursionError) as exc:  # a check that hostile JSON got past
                 problem(number, f"cannot use this line: {type(exc).__name__}: {exc}")
                 continue
+            in_file += 1
             if shard is None or shard.contains(job.id):
                 count += 1
                 if on_job is not None:
@@ -449,8 +462,18 @@ def scan(
     # still being written, a cron job adding work) waits for the next run.
     size = lines.consumed
     if copy is not None:
-        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard, size=size)
-    return InputPlan(path, display, count, frozenset(collided), shard=shard, size=size)
+        return InputPlan(
+            copy.name,
+            display,
+            count,
+            frozenset(collided),
+            temporary=True,
+            shard=shard,
+            size=size,
+            in_file=in_file,
+            ids=first_line,
+        )
+    return InputPlan(path, display, count, frozenset(collided), shard=shard, size=size, in_file=in_file, ids=first_line)
 
 
 def read_ids(path: str) -> list[str]:

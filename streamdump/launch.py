@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
-import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TextIO
 
 from . import _constants as C
-from .apikey import check_env_name, check_key, redacting
+from .apikey import redacting
 from .cost import usd
-from .errors import SetupError
+from .endpoint import Endpoint, public_url, resolve_endpoint
+from .errors import NothingToDo
 from .fdlimit import ensure_descriptors
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
@@ -30,40 +30,9 @@ from .runstate import RunResult, RunSettings
 from .shard import Shard, manifest_name, summary_name
 from .transport import make_clients
 
+__all__ = ["Endpoint", "describe", "exit_code", "public_url", "resolve_endpoint", "run_command"]
+
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    base_url: str | None
-    api_key: str | None
-    simulate: bool = False
-
-
-def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
-    """Where requests go and with which key. Raises SetupError when there is nowhere to send, or
-    when the key (or the name of its variable) is not fit to be sent."""
-    check_env_name(api_key_env)
-    key = os.environ.get(api_key_env) or None
-    if simulate:
-        return Endpoint(None, None, simulate=True)
-    if key is not None:
-        check_key(key, env=api_key_env)
-    if key is None and not base_url:
-        raise SetupError(
-            f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
-            "or point --base-url at a local server, or try the built-in simulator with --simulate"
-        )
-    return Endpoint(base_url, key)
-
-
-def public_url(url: str | None) -> str | None:
-    """A URL fit for summary.json: without user:password and without a query (keys hide there)."""
-    if url is None:
-        return None
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @contextlib.contextmanager
@@ -84,6 +53,7 @@ def run_command(
     endpoint: Endpoint,
     *,
     quiet: bool = False,
+    verbose: bool = False,
     stream: TextIO | None = None,
     progress_interval: float = C.PROGRESS_INTERVAL,
     wait_lock: bool = False,
@@ -94,6 +64,9 @@ def run_command(
     ``notify`` gets the lines about the lock (waiting for another run; a filesystem without locks).
     """
     plan = scan(prompts, defaults, shard=settings.shard)
+    if plan.empty:
+        plan.discard()
+        raise NothingToDo(f"{plan.display}: no prompts")
     try:
         ensure_descriptors(settings.concurrency, simulator=endpoint.simulate)
         prepare_out_dir(settings.out_dir)
@@ -101,6 +74,7 @@ def run_command(
             progress = Progress(
                 plan.count,
                 quiet=quiet,
+                verbose=verbose,
                 stream=stream,
                 interval=progress_interval,
                 priced=settings.prices is not None,
@@ -203,4 +177,6 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     )
     if result.stopped:
         text += f"; stopped early: {result.stopped}"
+    if not result.all_ok:
+        text += f"; `streamdump status {shlex.quote(out_dir)}` shows what is not ok"
     return text

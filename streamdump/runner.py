@@ -79,12 +79,12 @@ class Runner:
     async def run(self) -> RunResult:
         result = self.result
         result.started_at = time.time()
-        finished: dict[str, Finished] = {}
         answers: set[str] = set()
         shard = self.settings.shard
+        # The latest entries earlier runs left (for resume, and, also with --force, for summary.json).
+        keep = shard.contains if shard is not None else None
+        result.earlier = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
         if not self.settings.force:
-            keep = shard.contains if shard is not None else None
-            finished = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
             self._in_batches = await asyncio.to_thread(pending_ids, self.settings.out_dir)  # see batch/
         async with OutputWriter(self.settings.out_dir, manifest=manifest_name(shard)) as writer:
@@ -104,7 +104,7 @@ class Runner:
             )
             queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._feed(queue, finished, answers), name="streamdump-feeder")
+                group.create_task(self._feed(queue, answers), name="streamdump-feeder")
                 for index in range(self.settings.concurrency):
                     client = self.clients[index % len(self.clients)]
                     group.create_task(self._worker(queue, client), name=f"streamdump-worker-{index}")
@@ -115,7 +115,9 @@ class Runner:
                     self._late_error(f"cannot write the results file: {exc}")
             result.ended_at = time.time()
             result.not_started = result.total - result.skipped - sum(result.statuses.values())
-            summary = result.summary(self.settings.options)
+            # Off the loop: after an early stop this looks at every earlier entry (signals still work).
+            overall = await asyncio.to_thread(result.overall, self.plan.contains)
+            summary = result.summary(self.settings.options, overall)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
             try:
                 await asyncio.shield(writer.write_last(self.settings.out_dir / summary_name(shard), data))
@@ -123,7 +125,7 @@ class Runner:
                 self._late_error(f"cannot write the summary: {exc}")
         return result
 
-    async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
+    async def _feed(self, queue: asyncio.Queue[Job | None], answers: set[str]) -> None:
         skipped: list[Finished] = []  # for the results file, written in batches
         left = 0
         try:
@@ -134,9 +136,11 @@ class Runner:
                     index += 1
                     if self.stop.is_set():
                         break
-                    done = finished.get(job.id)
+                    done = self.result.earlier.get(job.id)
+                    self.result.reached(done)
                     if (
-                        done is not None
+                        not self.settings.force
+                        and done is not None
                         and done.status == "ok"
                         and done.request_hash == job.request_hash
                         and all(name in answers for name in self._items_().layout(job).answer_names())
@@ -154,6 +158,8 @@ class Runner:
                         left += 1  # a batch will bring it (batch collect): not paid for twice; counted not started
                         continue
                     await queue.put(job)
+                else:
+                    self.result.fed_all = True
             await self._skipped_results(skipped)
             if left:  # said also with --quiet: it is why the run is not all ok
                 self.progress.error(

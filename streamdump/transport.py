@@ -9,13 +9,16 @@ transport's exceptions the same way, with one context manager).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import _constants as C
 from .apikey import redact
+from .endpoint import public_url
 from .errors import AttemptError, FatalRequestError, RetryableError
 from .retry import is_retried_status, parse_retry_after
 
@@ -68,23 +71,51 @@ def status_error(exc: openai.APIStatusError) -> AttemptError:
         message = f"HTTP {status}: the server redirects to {target}, and streamdump follows no redirect"
         return FatalRequestError(message, status=status, kind="redirect", headers=headers)
     message = f"HTTP {status}: {server_message(exc)}"
+    url = _url(exc.request)
     if is_retried_status(status):
         retry_after = parse_retry_after(exc.response.headers, now=time.time())
         return RetryableError(
-            message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers, body=exc.body
+            message,
+            status=status,
+            retry_after=retry_after,
+            kind=f"http_{status}",
+            headers=headers,
+            body=exc.body,
+            url=url,
         )
-    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body)
+    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body, url=url)
+
+
+def _url(request: object) -> str | None:
+    """The URL a request went to, fit to show (no credentials, no query)."""
+    url = getattr(request, "url", None)
+    return public_url(str(url)) if url is not None else None
 
 
 def server_message(exc: openai.APIStatusError) -> str:
+    """The server's own words: OpenAI's ``error.message``, FastAPI's ``detail``, Ollama's ``error``
+    string, or the start of a body that is not JSON; openai's bare "Error code: N" only when the
+    body is empty."""
     body = exc.body
     if isinstance(body, dict):
         error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(body.get("detail"), str):  # FastAPI's shape (llama-cpp-python, many proxies)
-            return str(body["detail"])
-    return exc.message
+        if isinstance(error, str) and error:
+            return error
+        if isinstance(error, dict):
+            for key in ("message", "detail"):
+                if isinstance(error.get(key), str) and error[key]:
+                    return str(error[key])
+        return _clip(json.dumps(body, ensure_ascii=False))
+    if isinstance(body, str) and body.strip():
+        return _clip(" ".join(body.split()))
+    try:
+        return f"{HTTPStatus(exc.status_code).phrase} (no error body)"
+    except ValueError:
+        return exc.message
+
+
+def _clip(text: str, limit: int = C.SERVER_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @contextlib.contextmanager
@@ -113,10 +144,12 @@ def _mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
         yield
     except openai.APIStatusError as exc:
         raise status_error(exc) from None
-    except openai.APITimeoutError:
-        raise RetryableError("timed out connecting to the server", kind="timeout") from None
+    except openai.APITimeoutError as exc:
+        raise RetryableError("timed out connecting to the server", kind="timeout", url=_url(exc.request)) from None
     except openai.APIConnectionError as exc:
-        raise RetryableError(f"connection error: {exc.__cause__ or exc}", kind="connection") from None
+        raise RetryableError(
+            f"connection error: {exc.__cause__ or exc}", kind="connection", url=_url(exc.request)
+        ) from None
     except httpx2.TimeoutException:
         raise RetryableError("timed out reading the stream", kind="timeout") from None
     except httpx2.TransportError as exc:

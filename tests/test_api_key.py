@@ -70,7 +70,7 @@ def test_a_server_echoing_the_key_gets_it_redacted_everywhere(
     assert entry["status"] == "failed"
     assert entry["error"]["message"] == f"HTTP 401: invalid request header: authorization: Bearer {REDACTED}"
     assert REDACTED in (ran.out / "a.error.json").read_text()
-    assert REDACTED in results.read_text() and REDACTED in ran.summary()["stopped"]
+    assert REDACTED in results.read_text() and REDACTED in ran.summary()["this_run"]["stopped"]
     assert REDACTED in ran.stderr
     assert SECRET not in _everything_written(ran, results)
 

@@ -90,7 +90,7 @@ def test_auth_errors_stop_the_whole_run(
     assert "check the API key" in ran.stderr
     summary = ran.summary()
     assert summary["not_started"] >= 27
-    assert summary["stopped"]
+    assert summary["this_run"]["stopped"]
 
 
 def test_last_failure_keeps_partial_text_and_an_error_record(

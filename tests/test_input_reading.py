@@ -95,4 +95,4 @@ def test_a_read_of_the_input_that_blocks_holds_no_signal(sim: Simulator, tmp_pat
         assert proc.stderr is not None
         proc.stderr.close()
     assert proc.returncode == 143, "".join(lines)
-    assert json.loads((out / "summary.json").read_text())["stopped"] == "SIGTERM received"
+    assert json.loads((out / "summary.json").read_text())["this_run"]["stopped"] == "SIGTERM received"

@@ -118,7 +118,7 @@ def test_an_invalid_answer_is_redone_and_the_valid_one_kept(
     assert ran.by_id()["b"]["attempts"] == 1
     assert json.loads((ran.out / "a.json").read_text())["name"]
     assert sorted(p.name for p in ran.out.glob("[ab]*")) == ["a.json", "b.json"]  # no part file, no error record
-    assert ran.summary()["invalid_outputs"] == 0
+    assert ran.summary()["this_run"]["invalid_outputs"] == 0
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_an_answer_invalid_every_time_fails_the_item_with_the_validators_error(
     assert [a["error"]["type"] for a in record["attempts"]] == ["invalid_output", "invalid_output"]
     assert record["partial_file"] == "a.json.part"  # the last answer, kept as partial output
     assert not (ran.out / "a.json").exists()  # never renamed complete
-    assert ran.summary()["invalid_outputs"] == 1
+    assert ran.summary()["this_run"]["invalid_outputs"] == 1
     assert ran.summary()["statuses"] == {"failed": 1}
 
 

@@ -97,7 +97,7 @@ def test_signal_stops_cleanly_and_rerun_finishes_the_rest(
             assert part.exists(), "a cancelled stream keeps its part file"
             assert expected_text(f"prompt {int(entry['id'][1:])}", LENGTH).startswith(part.read_text())
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["stopped"] and summary["statuses"]["cancelled"] == statuses["cancelled"]
+    assert summary["this_run"]["stopped"] and summary["statuses"]["cancelled"] == statuses["cancelled"]
     # Every stream was closed: the server sees no open connection once the client is gone.
     wait_for(lambda: slow_sim.stats.open_connections == 0, timeout=5)
 

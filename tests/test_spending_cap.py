@@ -52,7 +52,7 @@ def test_prices_alone_count_the_spend_per_item_and_in_total(
         usage = entry["usage"]
         assert entry["cost_usd"] == pytest.approx(usage["prompt_tokens"] + 2 * usage["completion_tokens"])
     total = sum(entry["cost_usd"] for entry in ran.manifest())
-    assert ran.summary()["cost_usd"] == pytest.approx(total)
+    assert ran.summary()["this_run"]["cost_usd"] == pytest.approx(total)
     assert ran.summary()["options"]["price_out"] == 2000000
     assert f"(${total:,.2f})" in ran.stderr
 
@@ -60,7 +60,7 @@ def test_prices_alone_count_the_spend_per_item_and_in_total(
 def test_without_prices_nothing_is_priced(sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path) -> None:
     ran = run_cli(prompts(tmp_path, 1), sim=sim)
     assert "cost_usd" not in ran.manifest()[0]
-    assert ran.summary()["cost_usd"] is None
+    assert ran.summary()["this_run"]["cost_usd"] is None
 
 
 @pytest.mark.parametrize("concurrency", ["1", "4"])
@@ -78,13 +78,13 @@ def test_the_run_stops_before_a_request_that_could_pass_the_cap(
     summary = ran.summary()
     assert summary["statuses"] == {"ok": 3}
     assert summary["not_started"] == 2
-    assert summary["cost_usd"] == pytest.approx(36)
+    assert summary["this_run"]["cost_usd"] == pytest.approx(36)
     assert [entry["cost_usd"] for entry in ran.manifest()] == [12, 12, 12]
     # A rerun goes on where it stopped, with a cap of its own.
     again = run_cli(path, *args, sim=sim)
     assert again.exit_code == 0, again.stderr
     assert len(sim.stats.requests) == 5
-    assert again.summary()["cost_usd"] == pytest.approx(24)
+    assert again.summary()["this_run"]["cost_usd"] == pytest.approx(24)
 
 
 def test_a_request_larger_than_the_cap_is_never_sent(
