@@ -9,6 +9,7 @@ transport's exceptions the same way, with one context manager).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import time
@@ -147,6 +148,11 @@ def _mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
     except openai.APITimeoutError as exc:
         raise RetryableError("timed out connecting to the server", kind="timeout", url=_url(exc.request)) from None
     except openai.APIConnectionError as exc:
+        if _out_of_descriptors(exc):  # this machine's limit, not the server: no wrong endpoint
+            raise RetryableError(
+                "cannot open a connection: Too many open files (the limit on open files is reached; lower -c)",
+                kind="fd_limit",
+            ) from None
         raise RetryableError(
             f"connection error: {exc.__cause__ or exc}", kind="connection", url=_url(exc.request)
         ) from None
@@ -159,3 +165,15 @@ def _mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
         raise
     except Exception as exc:  # a bug, or an error type nobody expected: fail this item, not the run
         raise FatalRequestError(f"unexpected error: {exc!r}", kind="unexpected") from exc
+
+
+def _out_of_descriptors(exc: BaseException) -> bool:
+    """Whether an error was caused, at any depth, by running out of file descriptors (EMFILE, ENFILE)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in (errno.EMFILE, errno.ENFILE):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
