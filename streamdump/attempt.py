@@ -19,12 +19,14 @@ from .cleanup import run_cleanup
 from .errors import (
     AttemptTimeoutError,
     IncompleteStreamError,
+    InvalidOutputError,
     MissingChoicesError,
     StallError,
 )
 from .layout import Layout
 from .output import OutputWriter
 from .partset import PartSet
+from .schema import AnswerCheck, ChoiceAnswer, first_invalid
 from .sse import EventDecoder, StreamState
 from .transport import body_chunks, mapped_errors
 
@@ -110,10 +112,13 @@ async def run_attempt(
     outcome: AttemptOutcome,
     *,
     include_usage: bool = True,
+    check: AnswerCheck | None = None,
 ) -> None:
     """Stream one attempt into the part files of ``layout``; raises AttemptError when it fails.
 
     ``outcome`` is filled in as the attempt goes, so the caller knows how far a failed one got.
+    With a ``check``, the files are renamed only when every choice's answer passes it; otherwise
+    they stay part files and ``InvalidOutputError`` says what is wrong.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -138,20 +143,54 @@ async def run_attempt(
                     f"the attempt ran past --timeout {settings.attempt_timeout:g} s", kind="timeout"
                 ) from None
         complete = state.choices.complete
+        if complete and check is not None and outcome.files is not None:
+            invalid = await _invalid_answer(check, outcome.files, layout)
+            if invalid is not None:
+                raise invalid  # the part files are kept, as for any failed attempt (below)
         if outcome.files is not None:
             await _close_files(outcome.files, complete=complete)
         if not complete:
-            missing = state.choices.missing
-            if missing and state.choices.finished:
+            choices = state.choices
+            missing = choices.missing
+            unfinished = [index for index in choices.indices if index not in choices.finished]
+            if choices.finished and (missing or state.ended):
+                # The server ended the stream on purpose with choices left unfinished (never sent,
+                # or sent without a finish_reason, as LiteLLM does for n > 1): asking again cannot help.
                 raise MissingChoicesError(
-                    f"asked for n={layout.n} choices, the stream finished with {layout.n - len(missing)} "
-                    "(does the server support n?)",
+                    f"asked for n={layout.n} choices, the stream finished {len(choices.finished)} of them "
+                    f"(choice {', '.join(str(i + 1) for i in unfinished)} never finished: does the server support n?)",
                     kind="missing_choices",
+                )
+            if state.chunks == 0:
+                raise IncompleteStreamError(
+                    "the server ended the stream without sending a single event (llama.cpp does this for a "
+                    "prompt longer than its context)",
+                    kind="incomplete",
                 )
             raise IncompleteStreamError("the stream ended without a finish_reason", kind="incomplete")
     finally:
         if outcome.files is not None and not outcome.files.closed:
             await _close_files(outcome.files, complete=False)
+
+
+async def _invalid_answer(check: AnswerCheck, files: PartSet, layout: Layout) -> InvalidOutputError | None:
+    """The first choice whose answer fails ``check`` (refusals and tool calls are not answers)."""
+    texts = await files.answer_texts()
+    choices = files.choices
+    answers = [
+        ChoiceAnswer(
+            index,
+            texts.get(index, ""),
+            choices.finished.get(index),
+            checked=index not in choices.refused and not choices.tool_calls(index),
+        )
+        for index in choices.indices
+    ]
+    found = first_invalid(check, answers)
+    if found is None:
+        return None
+    index, problem = found
+    return InvalidOutputError(f"choice {index + 1}: {problem}" if layout.n > 1 else problem, choice=index)
 
 
 async def _stream(
@@ -192,6 +231,8 @@ async def _stream(
                     if outcome.ttft is None:
                         outcome.ttft = loop.time() - started
                     writer.write(part, text)
+            if state.ended:
+                return  # the stream's last word: waiting for the server to close gains nothing
         for event, payload in decoder.flush():
             text = parse(payload, state, event)
             if text:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .cost import usd
 from .jobs import Defaults, Job, scan
 from .shard import Shard
 from .tokens import counter_for
@@ -62,24 +63,24 @@ def _items(count: int) -> str:
     return f"{count:,} item" if count == 1 else f"{count:,} items"
 
 
-def _cost_lines(report: DryRunReport, price_in: float | None, price_out: float | None) -> list[str]:
+BATCH_DISCOUNT = 0.5  # the OpenAI Batch API's price: half of a live request's
+
+
+def _cost_lines(
+    report: DryRunReport, price_in: float | None, price_out: float | None, *, factor: float = 1.0
+) -> list[str]:
     """The cost range; with one price only, only what that price covers (never a price of 0 assumed)."""
-    cost_in = None if price_in is None else report.prompt_tokens * price_in / 1e6
-    cost_out = None if price_out is None else report.max_output_tokens * price_out / 1e6
+    cost_in = None if price_in is None else report.prompt_tokens * price_in / 1e6 * factor
+    cost_out = None if price_out is None else report.max_output_tokens * price_out / 1e6 * factor
     if cost_in is not None and cost_out is not None:
         return [
-            f"cost: {_usd(cost_in)} to {_usd(cost_in + cost_out)} "
-            "(prompts alone, up to every response at its max output)"
+            f"cost: {usd(cost_in)} to {usd(cost_in + cost_out)} (prompts alone, up to every response at its max output)"
         ]
     if cost_in is not None:
-        return [f"prompt cost: {_usd(cost_in)} (give --price-out to price the output too)"]
+        return [f"prompt cost: {usd(cost_in)} (give --price-out to price the output too)"]
     if cost_out is not None:
-        return [f"output cost: up to {_usd(cost_out)} (give --price-in to price the prompts too)"]
+        return [f"output cost: up to {usd(cost_out)} (give --price-in to price the prompts too)"]
     return []
-
-
-def _usd(amount: float) -> str:
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def _minutes(minutes: float) -> str:
@@ -97,8 +98,10 @@ def format_report(
     price_out: float | None = None,
     rpm: float | None = None,
     tpm: float | None = None,
+    batch: bool = False,
 ) -> str:
-    """The dry run's table, cost range and time floor, as printed on stdout."""
+    """The dry run's table, cost range and time floor, as printed on stdout (``batch``: at the Batch
+    API's price)."""
     rows = [("model", "items", "prompt tokens", "max output tokens")]
     for model, totals in sorted(report.by_model.items()):
         mark = "" if totals.exact else " (est.)"
@@ -118,7 +121,9 @@ def format_report(
         lines.append(f"{_items(without)} set no max_tokens: counted at --expected-output-tokens each.")
     if any(not t.exact for t in report.by_model.values()):
         lines.append("(est.): no tokenizer is known for that model offline; about 4 characters a token.")
-    lines += _cost_lines(report, price_in, price_out)
+    lines += _cost_lines(report, price_in, price_out, factor=BATCH_DISCOUNT if batch else 1.0)
+    if batch and (price_in is not None or price_out is not None):
+        lines.append("priced at the Batch API's discount: half of the prices given (streamdump batch submit)")
     if rpm:
         lines.append(f"at --rpm {rpm:g}: at least {_minutes(report.items / rpm)}")
     if tpm:

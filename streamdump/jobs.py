@@ -1,25 +1,37 @@
 """Prompts file -> jobs.  ``parse_line`` is pure; ``scan`` and ``iter_jobs`` stream the file.
 
 A run reads its input twice: ``scan`` checks every line before anything is sent (and learns which
-ids collide when case is ignored), then ``iter_jobs`` reads it again lazily to feed the workers.
+ids collide when case is ignored), then ``aiter_jobs`` reads it again lazily, off the event loop,
+to feed the workers (``iter_jobs`` is the same, blocking, for callers outside a run).
 Memory stays flat in the number of lines apart from one small integer per id, which duplicate
 detection needs.  Standard input is copied to a temporary file by ``scan`` so it can be read twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from .blocklines import read_lines
 from .digests import DigestTable
 from .errors import InputError, LineError
+from .jsonline import load_line
 from .naming import fold_key, hashed_name, is_plain, safe_name
+from .schema import (
+    AnswerSchema,
+    request_schema_problem,
+    requested_format,
+    schema_from_options,
+    schema_options,
+    with_schema,
+)
 from .shard import Shard
 from .templates import Template, TemplateError, templates_from_options
 from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
@@ -46,6 +58,7 @@ class Defaults:
     system_template: Template | None = None
     api: str = DEFAULT_API  # --api: the wire format of lines that are not Batch API lines
     max_tokens: int | None = None  # --max-tokens: each format's own output limit, where a line sets none
+    answer_schema: AnswerSchema | None = None  # --json-schema: asked for in each format's way, where a line names none
 
     @property
     def wire(self) -> WireFormat:
@@ -61,6 +74,7 @@ def defaults_options(defaults: Defaults) -> dict[str, Any]:
         "system": defaults.system,
         "params": defaults.params,
         "max_tokens": defaults.max_tokens,
+        "answer_schema": None if defaults.answer_schema is None else schema_options(defaults.answer_schema),
         "template_text": defaults.template.text if defaults.template is not None else None,
         "system_template_text": defaults.system_template.text if defaults.system_template is not None else None,
     }
@@ -87,6 +101,7 @@ def defaults_from_options(options: dict[str, Any], *, default_model: str) -> Def
         system_template=system_template,
         api=api,
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        answer_schema=schema_from_options(options.get("answer_schema")),
     )
 
 
@@ -142,12 +157,18 @@ def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, A
     return _hash({"model": model, "messages": messages, "params": params})
 
 
-def job_hash(api: str, model: str, request: dict[str, Any], params: dict[str, Any]) -> str:
+def job_hash(
+    api: str, model: str, request: dict[str, Any], params: dict[str, Any], checked: object | None = None
+) -> str:
     """The request hash of any format. The format enters it only when it is not chat, so out-dirs
-    written before there were other formats resume unchanged."""
-    if api == DEFAULT_API:
+    written before there were other formats resume unchanged.  ``checked`` is a schema the answer is
+    checked against without being sent (text completions): a new one redoes the items on resume."""
+    if api == DEFAULT_API and checked is None:
         return request_hash(model, request["messages"], params)
-    return _hash({"api": api, "model": model, "request": request, "params": params})
+    value: dict[str, object] = {"api": api, "model": model, "request": request, "params": params}
+    if checked is not None:
+        value["checked"] = checked
+    return _hash(value)
 
 
 def _hash(value: dict[str, Any]) -> str:
@@ -185,10 +206,7 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     ``with_hash=False`` leaves ``request_hash`` empty: checking the input does not need it, and it is
     a third of a line's cost (a resumed run of 100,000 lines reads them twice).
     """
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    obj = load_line(text)
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object, got {type(obj).__name__}")
 
@@ -204,7 +222,8 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         item_id = _check_id(obj.get("custom_id"), "custom_id")
         if obj.get("method", "POST") != "POST":
             raise LineError(f'Batch API "method" must be POST, not {obj.get("method")!r}')
-        found = BY_BATCH_URL.get(obj.get("url"))  # type: ignore[arg-type]
+        url = obj.get("url")
+        found = BY_BATCH_URL.get(url) if isinstance(url, str) else None
         if found is None:
             urls = ", ".join(BY_BATCH_URL)
             raise LineError(f'unknown Batch API "url" {obj.get("url")!r}: one of {urls} is supported')
@@ -240,6 +259,14 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
     params = {**defaults.params, **params}
     if defaults.max_tokens is not None and not any(name in params for name in wire.limit_params):
         params[wire.limit_param] = defaults.max_tokens
+    checked = None
+    if defaults.answer_schema is not None:
+        params = with_schema(wire.name, params, defaults.answer_schema)
+        if requested_format(wire.name, params) is None:  # not sent (completions): hashed apart
+            checked = defaults.answer_schema.schema
+    problem = request_schema_problem(wire.name, params, defaults.answer_schema)
+    if problem is not None:
+        raise LineError(f"the line's JSON schema is not a JSON Schema (Draft 2020-12): {problem}")
     n = params.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise LineError('"n" must be a positive integer')
@@ -250,7 +277,7 @@ def parse_line(text: str, line: int, defaults: Defaults, *, with_hash: bool = Tr
         model=model,
         request=request,
         params=params,
-        request_hash=job_hash(wire.name, model, request, params) if with_hash else "",
+        request_hash=job_hash(wire.name, model, request, params, checked) if with_hash else "",
         api=wire.name,
     )
 
@@ -296,6 +323,18 @@ class InputPlan:
     temporary: bool = False
     shard: Shard | None = None
     size: int | None = None  # bytes checked; the run reads no further
+    in_file: int = 0  # prompts in the whole file, every shard's
+    ids: DigestTable | None = None  # digests of every id in the file
+
+    def contains(self, item_id: str) -> bool:
+        """The id is one of this run's items: in the file, and in the shard when there is one."""
+        in_file = self.ids is None or _digest(item_id) in self.ids
+        return in_file and (self.shard is None or self.shard.contains(item_id))
+
+    @property
+    def empty(self) -> bool:
+        """The file holds no prompts at all (blank, or only blank lines)."""
+        return self.in_file == 0
 
     def name_for(self, item_id: str) -> str:
         key = fold_key(item_id)
@@ -360,7 +399,7 @@ def scan(
     folded = DigestTable()  # digests of case-folded plain names seen
     collided: set[int] = set()  # ... those that two different ids share
     hashed_seen = DigestTable()  # case-folded hashed name digest -> line
-    count = 0
+    count = in_file = 0
     try:
         source, display, spool = _open_source(path)
     except OSError as exc:
@@ -385,6 +424,10 @@ def scan(
             except LineError as exc:
                 problem(number, str(exc))
                 continue
+            except (ValueError, TypeError, RecursionError) as exc:  # a check that hostile JSON got past
+                problem(number, f"cannot use this line: {type(exc).__name__}: {exc}")
+                continue
+            in_file += 1
             if shard is None or shard.contains(job.id):
                 count += 1
                 if on_job is not None:
@@ -419,8 +462,18 @@ def scan(
     # still being written, a cron job adding work) waits for the next run.
     size = lines.consumed
     if copy is not None:
-        return InputPlan(copy.name, display, count, frozenset(collided), temporary=True, shard=shard, size=size)
-    return InputPlan(path, display, count, frozenset(collided), shard=shard, size=size)
+        return InputPlan(
+            copy.name,
+            display,
+            count,
+            frozenset(collided),
+            temporary=True,
+            shard=shard,
+            size=size,
+            in_file=in_file,
+            ids=first_line,
+        )
+    return InputPlan(path, display, count, frozenset(collided), shard=shard, size=size, in_file=in_file, ids=first_line)
 
 
 def read_ids(path: str) -> list[str]:
@@ -435,7 +488,7 @@ def read_ids(path: str) -> list[str]:
     try:
         for number, text in _Lines(source):
             try:
-                obj = json.loads(text) if text is not None else None
+                obj = load_line(text) if text is not None else None
                 if not isinstance(obj, dict):
                     raise LineError("expected a JSON object" if text is not None else "not valid UTF-8")
                 key = "custom_id" if "custom_id" in obj else "id"
@@ -466,8 +519,23 @@ def iter_jobs(plan: InputPlan, defaults: Defaults) -> Iterator[Job]:
             yield _with_name(job, plan.name_for(job.id))
 
 
+async def aiter_jobs(plan: InputPlan, defaults: Defaults) -> AsyncGenerator[Job, None]:
+    """``iter_jobs``, with the file read off the event loop in large blocks (see ``blocklines``)."""
+    number = 0
+    lines = read_lines(plan.path, limit=plan.size)
+    async with contextlib.aclosing(lines):  # closed with this generator: its file too, on the loop
+        async for raw in lines:
+            number += 1
+            for _, text in _line(number, raw):
+                if text is None:  # scan() has already refused such a file
+                    continue
+                job = parse_line(text, number, defaults)
+                if plan.shard is None or plan.shard.contains(job.id):
+                    yield _with_name(job, plan.name_for(job.id))
+
+
 def _with_name(job: Job, name: str) -> Job:
     return Job(job.id, job.line, job.model, job.request, job.params, name, job.request_hash, job.api)
 
 
-__all__ = ["Defaults", "InputPlan", "Job", "LineError", "is_plain", "iter_jobs", "parse_line", "scan"]
+__all__ = ["Defaults", "InputPlan", "Job", "LineError", "aiter_jobs", "is_plain", "iter_jobs", "parse_line", "scan"]

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from typing import TextIO
 
 from . import _constants as C
-from .errors import SetupError
+from .apikey import redacting
+from .cost import usd
+from .endpoint import Endpoint, public_url, resolve_endpoint
+from .errors import NothingToDo
 from .eventloop import loop_factory
+from .fdlimit import ensure_descriptors
 from .jobs import Defaults, InputPlan, scan
 from .lock import hold_lock
 from .output import prepare_out_dir
@@ -28,36 +31,9 @@ from .runstate import RunResult, RunSettings
 from .shard import Shard, manifest_name, summary_name
 from .transport import LazyClients
 
+__all__ = ["Endpoint", "describe", "exit_code", "public_url", "resolve_endpoint", "run_command"]
+
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    base_url: str | None
-    api_key: str | None
-    simulate: bool = False
-
-
-def resolve_endpoint(*, base_url: str | None, api_key_env: str, simulate: bool) -> Endpoint:
-    """Where requests go and with which key. Raises SetupError when there is nowhere to send."""
-    key = os.environ.get(api_key_env) or None
-    if simulate:
-        return Endpoint(None, None, simulate=True)
-    if key is None and not base_url:
-        raise SetupError(
-            f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
-            "or point --base-url at a local server, or try the built-in simulator with --simulate"
-        )
-    return Endpoint(base_url, key)
-
-
-def public_url(url: str | None) -> str | None:
-    """A URL fit for summary.json: without user:password and without a query (keys hide there)."""
-    if url is None:
-        return None
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @contextlib.contextmanager
@@ -78,6 +54,7 @@ def run_command(
     endpoint: Endpoint,
     *,
     quiet: bool = False,
+    verbose: bool = False,
     stream: TextIO | None = None,
     progress_interval: float = C.PROGRESS_INTERVAL,
     wait_lock: bool = False,
@@ -88,10 +65,22 @@ def run_command(
     ``notify`` gets the lines about the lock (waiting for another run; a filesystem without locks).
     """
     plan = scan(prompts, defaults, shard=settings.shard)
+    if plan.empty:
+        plan.discard()
+        raise NothingToDo(f"{plan.display}: no prompts")
     try:
+        ensure_descriptors(settings.concurrency, simulator=endpoint.simulate)
         prepare_out_dir(settings.out_dir)
         with hold_lock(settings.out_dir, settings.shard, wait=wait_lock, notify=notify or _to_stderr):
-            progress = Progress(plan.count, quiet=quiet, stream=stream, interval=progress_interval)
+            progress = Progress(
+                plan.count,
+                quiet=quiet,
+                verbose=verbose,
+                stream=stream,
+                interval=progress_interval,
+                priced=settings.prices is not None,
+                cap=settings.max_cost,
+            )
             try:
                 with _simulator(endpoint.simulate) as sim_url:
                     base_url = sim_url or endpoint.base_url
@@ -154,7 +143,8 @@ async def _run(
                 loop.add_signal_handler(signum, on_signal, signum)
                 installed.append(signum)
         try:
-            return await runner.run()
+            with redacting(api_key):  # before the tasks start: they inherit it
+                return await runner.run()
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
@@ -195,7 +185,8 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     if result.skipped:
         parts[0] += f" ({result.skipped} already done)"
     for status in sorted(set(statuses) - {"ok"}):
-        parts.append(f"{statuses[status]} {status}")
+        invalid = f" ({result.invalid_outputs} invalid output)" if status == "failed" and result.invalid_outputs else ""
+        parts.append(f"{statuses[status]} {status}{invalid}")
     if result.not_started:
         parts.append(f"{result.not_started} not started")
     special = {k: v for k, v in result.finish_reasons.items() if k != "stop"}
@@ -204,9 +195,12 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     which = "" if shard is None else f"shard {shard}: "
     text = (
         f"streamdump: {which}{result.total} items: {', '.join(parts)}{finishes}; "
-        f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens in {wall:.1f} s; "
+        f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens"
+        f"{'' if result.cost_usd is None else f' ({usd(result.cost_usd)})'} in {wall:.1f} s; "
         f"output in {out_dir}/ ({manifest_name(shard)}, {summary_name(shard)})"
     )
     if result.stopped:
         text += f"; stopped early: {result.stopped}"
+    if not result.all_ok:
+        text += f"; `streamdump status {shlex.quote(out_dir)}` shows what is not ok"
     return text

@@ -25,7 +25,7 @@ from .choices import ANSWER, REASONING, REFUSAL
 DEFAULT_EXT = "txt"
 PART = ".part"
 _EXT = re.compile(r"[A-Za-z0-9]{1,16}")
-# A part file is <file>.part and _replace_file writes <file>.tmp: an answer must end in neither.
+# A part file is <file>.part and replace_file writes .<file>.<random>.tmp: an answer must end in neither.
 _FORBIDDEN_EXT = frozenset({"part", "tmp"})
 STREAMED = (ANSWER, REASONING, REFUSAL)
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LockedError, OutputDirError
+from .safefs import SafeDir
 from .shard import Shard
 
 if sys.platform != "win32":
@@ -47,7 +48,7 @@ if sys.platform != "win32":
 LOCK_DIR = ".streamdump-locks"
 GATE = "gate"
 _LOCK_NAME = re.compile(r"run\.lock|([1-9][0-9]*)-of-([1-9][0-9]*)\.lock")
-_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BLOCKED = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
 
 
@@ -88,7 +89,9 @@ class Holder:
 
     def info(self) -> str:
         try:
-            data: Any = json.loads(self.path.read_bytes() or b"{}")
+            fd = os.open(self.path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            with open(fd, "rb") as handle:
+                data: Any = json.loads(handle.read(4096) or b"{}")
         except (OSError, ValueError):
             data = {}
         if not isinstance(data, dict) or "pid" not in data:
@@ -108,25 +111,28 @@ def _flock(fd: int, operation: int) -> bool:
     return True
 
 
-def _open(path: Path) -> int:
+def _open(lock_dir: SafeDir, name: str) -> int:
+    """A lock file in the lock dir, never through a link; only a regular file with no other name
+    (we write who holds it into our own: a planted hard link would be another file's content)."""
     try:
-        return os.open(path, _OPEN_FLAGS, 0o644)
+        return lock_dir.open(name, os.O_RDWR | os.O_CREAT, single=True)
     except OSError as exc:
+        path = lock_dir.path / name
         raise OutputDirError(f"{path}: cannot open the lock file: {exc.strerror or exc}") from None
 
 
-def _is_held(path: Path) -> bool:
-    """Whether another process holds ``path`` (tried without waiting, released at once)."""
-    fd = _open(path)
+def _is_held(lock_dir: SafeDir, name: str) -> bool:
+    """Whether another process holds lock file ``name`` (tried without waiting, released at once)."""
+    fd = _open(lock_dir, name)
     try:
         return not _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(fd)  # closing releases it if we took it
 
 
-def _wait_released(path: Path) -> None:
-    """Sleep in the kernel until whoever holds ``path`` lets go (Ctrl-C interrupts)."""
-    fd = _open(path)
+def _wait_released(lock_dir: SafeDir, name: str) -> None:
+    """Sleep in the kernel until whoever holds lock file ``name`` lets go (Ctrl-C interrupts)."""
+    fd = _open(lock_dir, name)
     try:
         _flock(fd, fcntl.LOCK_SH)
     finally:
@@ -134,8 +140,8 @@ def _wait_released(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _gate(lock_dir: Path) -> Iterator[None]:
-    fd = _open(lock_dir / GATE)
+def _gate(lock_dir: SafeDir) -> Iterator[None]:
+    fd = _open(lock_dir, GATE)
     try:
         _flock(fd, fcntl.LOCK_EX)  # held for milliseconds: the time to try a few lock files
         yield
@@ -144,22 +150,22 @@ def _gate(lock_dir: Path) -> Iterator[None]:
 
 
 # -- the run's lock -----------------------------------------------------------------------------
-def _try_acquire(lock_dir: Path, shard: Shard | None) -> tuple[int | None, Holder | None]:
+def _try_acquire(lock_dir: SafeDir, shard: Shard | None) -> tuple[int | None, Holder | None]:
     """Under the gate: (our locked fd, None) or (None, the run in the way)."""
     with _gate(lock_dir):
-        mine = lock_dir / lock_name(shard)
-        fd = _open(mine)
+        mine = lock_name(shard)
+        fd = _open(lock_dir, mine)
         try:
             if not _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
                 os.close(fd)
-                return None, Holder(mine, shard)
-            with os.scandir(lock_dir) as entries:
+                return None, Holder(lock_dir.path / mine, shard)
+            with os.scandir(lock_dir.path if lock_dir.fd is None else lock_dir.fd) as entries:
                 names = sorted(entry.name for entry in entries)
             for name in names:
                 is_lock, other = _parse_name(name)
-                if is_lock and name != mine.name and overlaps(shard, other) and _is_held(lock_dir / name):
+                if is_lock and name != mine and overlaps(shard, other) and _is_held(lock_dir, name):
                     os.close(fd)
-                    return None, Holder(lock_dir / name, other)
+                    return None, Holder(lock_dir.path / name, other)
             _stamp(fd, shard)  # still under the gate: a run refused next reads who holds it
         except BaseException:
             with contextlib.suppress(OSError):
@@ -205,33 +211,43 @@ def hold_lock(
 
     Raises LockedError when an overlapping run holds it (or waits for it to end, with ``wait``).
     """
-    lock_dir = out_dir / LOCK_DIR
     fd: int | None = None
     if sys.platform == "win32":  # pragma: no cover
         notify(f"streamdump: warning: cannot lock {out_dir} on Windows: going ahead without protection")
         yield
         return
-    try:
+    with _lock_dir(out_dir) as lock_dir:
         try:
-            lock_dir.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise OutputDirError(f"{lock_dir}: cannot create: {exc.strerror or exc}") from None
-        while True:
-            fd, holder = _try_acquire(lock_dir, shard)
-            if holder is None:
-                break
-            message = _refusal(out_dir, shard, holder)
-            if not wait:
-                raise LockedError(f"{message}; nothing was sent (wait for it with --wait-lock)")
-            notify(f"streamdump: {message}; waiting for it to finish (--wait-lock)")
-            _wait_released(holder.path)
-    except LockUnsupportedError as exc:
-        notify(
-            f"streamdump: warning: cannot lock {out_dir} ({exc.strerror}): going ahead without protection "
-            "against a second run writing the same files"
-        )
+            while True:
+                fd, holder = _try_acquire(lock_dir, shard)
+                if holder is None:
+                    break
+                message = _refusal(out_dir, shard, holder)
+                if not wait:
+                    raise LockedError(f"{message}; nothing was sent (wait for it with --wait-lock)")
+                notify(f"streamdump: {message}; waiting for it to finish (--wait-lock)")
+                _wait_released(lock_dir, holder.path.name)
+        except LockUnsupportedError as exc:
+            notify(
+                f"streamdump: warning: cannot lock {out_dir} ({exc.strerror}): going ahead without protection "
+                "against a second run writing the same files"
+            )
     try:
         yield
     finally:
         if fd is not None:
             os.close(fd)  # closing releases the flock
+
+
+@contextlib.contextmanager
+def _lock_dir(out_dir: Path) -> Iterator[SafeDir]:
+    """The lock dir, created if missing and opened without following a link planted in its place."""
+    path = out_dir / LOCK_DIR
+    try:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+        lock_dir = SafeDir(path, follow=False)
+    except OSError as exc:
+        raise OutputDirError(f"{path}: cannot open the lock dir: {exc.strerror or exc}") from None
+    with lock_dir:
+        yield lock_dir

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _constants as C
 from .output import MANIFEST
 
 if TYPE_CHECKING:
@@ -38,6 +39,23 @@ class Finished:
     file: str
     source: Path | None = None  # the manifest holding the entry, and where its line starts
     offset: int = -1
+    # What summary.json counts of the entry: one finish reason per choice, and its tokens.
+    reasons: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def figures(entry: dict[str, Any]) -> tuple[tuple[str, ...], int, int]:
+    """An entry's finish reasons (one per choice, with several) and its prompt and completion tokens."""
+    reasons = [c.get("finish_reason") for c in entry.get("choices") or ()] or [entry.get("finish_reason")]
+    usage = entry.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
+    return (
+        tuple(str(reason) for reason in reasons if reason),
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
 
 
 def iter_entries(path: Path) -> Iterator[dict[str, Any]]:
@@ -117,7 +135,17 @@ def latest_entries(
 
 
 def _finished(entry: dict[str, Any], path: Path, offset: int) -> Finished:
-    return Finished(str(entry.get("status")), str(entry.get("request_hash")), str(entry.get("file")), path, offset)
+    reasons, prompt, completion = figures(entry)
+    return Finished(
+        str(entry.get("status")),
+        str(entry.get("request_hash")),
+        str(entry.get("file")),
+        path,
+        offset,
+        reasons,
+        prompt,
+        completion,
+    )
 
 
 def load_finished(out_dir: Path, *, keep: Callable[[str], bool] | None = None) -> dict[str, Finished]:
@@ -175,6 +203,8 @@ def error_fields(exc: AttemptError) -> dict[str, Any]:
         error["code"] = exc.code
     if isinstance(exc.body, dict):
         error["body"] = exc.body  # the server's own error object, for the results file
+    elif isinstance(exc.body, str) and exc.body.strip():
+        error["body"] = exc.body[: C.ERROR_BODY_CHARS]  # a text error page (a proxy's 404, ...)
     return error
 
 

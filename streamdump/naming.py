@@ -3,8 +3,8 @@
 Pure functions; no I/O.  The rules:
 
 - a *plain* id (letters, digits, ``.``, ``_``, ``-``; at most 100 characters; not starting with
-  ``.``; not a name Windows reserves; not ending like one of our own side files; not ``manifest``
-  or ``summary`` with or without a suffix, the run's own files) is its own name;
+  ``.``; not a name Windows reserves; not ending like one of our own side files; not ``manifest``,
+  ``batches`` or ``summary`` with or without a suffix, the run's own files) is its own name;
 - any other id gets ``<sanitized>~<hash>``: a readable form plus 16 hex digits of its SHA-256.
   ``~`` never occurs in a plain name, so a hashed name cannot equal a plain one;
 - ids whose plain names are equal when case is ignored (``Poem`` and ``poem``) all take the hashed
@@ -27,9 +27,9 @@ _RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..
 # Endings of the side files written next to an answer (<name>.error.json, <name>.2.txt, ...):
 # an id ending like one of them could land on another item's side file, so it is hashed.
 _SIDE_SUFFIX = re.compile(r"(?i).*\.(error|reasoning|refusal|tool_calls|part|[0-9]+)")
-# The run's own files (manifest.jsonl, manifest.K-of-N.jsonl, summary*.json): with --ext json(l)
-# an id could land on them.
-_RUN_FILE = re.compile(r"(?i)(manifest|summary)(\..*)?")
+# The run's own files (manifest.jsonl, manifest.K-of-N.jsonl, summary*.json, batches.jsonl): with
+# --ext json(l) an id could land on them.
+_RUN_FILE = re.compile(r"(?i)(manifest|summary|batches)(\..*)?")
 
 
 def is_plain(item_id: str) -> bool:

@@ -11,7 +11,6 @@ and a manifest line is written only after the files it speaks of.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import tempfile
@@ -20,12 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import DiskError, OutputDirError
+from .errors import DiskError, OutputDirError, PlantedLinkError
+from .safefs import LinkInTheWay, SafeDir
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 _T = TypeVar("_T")
-TRUNCATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+_Failures = tuple[dict[Path, DiskError], DiskError | None]  # a flush's: files by path, manifest lines
 
 
 def encode_text(text: str) -> bytes:
@@ -66,7 +66,7 @@ class PartFile:
         return self._close
 
     # -- called on the I/O thread -----------------------------------------------------------
-    def apply(self, text: str, close: bool, complete: bool) -> None:
+    def apply(self, folder: SafeDir, text: str, close: bool, complete: bool) -> None:
         if self.error is not None:
             if close and self.fd is not None:
                 fd, self.fd = self.fd, None
@@ -74,14 +74,16 @@ class PartFile:
             return
         try:
             if self.fd is None:
-                self.fd = os.open(self.part, TRUNCATE_FLAGS, 0o644)
+                self.fd = folder.create(self.part.name)  # fresh: a planted link raises
             if text:
                 write_all(self.fd, encode_text(text))
             if close:
                 fd, self.fd = self.fd, None
-                os.close(fd)
-                if complete:
-                    os.replace(self.part, self.final)
+                try:
+                    if complete:
+                        folder.rename_own(fd, self.part.name, self.final.name)
+                finally:
+                    os.close(fd)
         except OSError as exc:
             self.error = exc
             if close and self.fd is not None:
@@ -99,20 +101,26 @@ class OutputWriter:
         self._dirty: list[PartFile] = []
         self._files: list[tuple[Path, bytes | None]] = []
         self._lines: list[bytes] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[_Failures]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._manifest_fd: int | None = None
+        self._folder: SafeDir | None = None  # the out-dir, held open: every file is opened by name in it
+        self._reserve: int | None = None  # a descriptor held back for the summary (see ``write_last``)
         self._task: asyncio.Task[None] | None = None
-        self.fatal: DiskError | None = None
 
     async def __aenter__(self) -> OutputWriter:
         loop = asyncio.get_running_loop()
         try:
+            self._folder = await loop.run_in_executor(self._executor, SafeDir, self.out_dir)
             self._manifest_fd = await loop.run_in_executor(self._executor, self._open_manifest)
+            self._reserve = os.dup(self._manifest_fd)
         except OSError as exc:
+            if self._folder is not None:
+                self._folder.close()
             self._executor.shutdown(wait=False)
-            raise OutputDirError(f"{self.manifest_path}: cannot write: {exc.strerror or exc}") from None
+            where = exc.filename or self.manifest_path
+            raise OutputDirError(f"{where}: cannot write: {exc.strerror or exc}") from None
         self._task = asyncio.create_task(self._flusher(), name="streamdump-writer")
         return self
 
@@ -123,17 +131,25 @@ class OutputWriter:
             await asyncio.shield(self._task)
         if self._manifest_fd is not None:
             os.close(self._manifest_fd)  # closing an fd does not block
+        self._release_reserve()
+        if self._folder is not None:
+            self._folder.close()
         self._executor.shutdown(wait=True)
 
     def _open_manifest(self) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self.manifest_path, flags, 0o644)
-        # A run killed mid-write leaves a torn last line: end it, or our first line would be
-        # glued onto it and lost with it.
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            write_all(fd, b"\n")
+        fd = self.folder.open(self.manifest_path.name, os.O_RDWR | os.O_CREAT | os.O_APPEND, single=True)
+        try:
+            cut_torn_tail(fd)
+        except OSError:
+            os.close(fd)
+            raise
         return fd
+
+    @property
+    def folder(self) -> SafeDir:
+        """The out-dir, held open (only while the writer is)."""
+        assert self._folder is not None
+        return self._folder
 
     # -- the API the runner uses -----------------------------------------------------------
     def open(self, final: Path) -> PartFile:
@@ -150,7 +166,8 @@ class OutputWriter:
             self._mark(part)
 
     async def finish(self, part: PartFile, *, complete: bool) -> None:
-        """Flush and close; rename to the final name when ``complete``. Raises DiskError."""
+        """Flush and close; rename to the final name when ``complete``. Raises DiskError, or
+        PlantedLinkError when a link sits at the part file's name."""
         part._close, part._complete = True, complete
         part.done = asyncio.get_running_loop().create_future()
         if not part.queued:
@@ -161,15 +178,32 @@ class OutputWriter:
         """Replace a small file atomically (``None``: remove it if present)."""
         await self.write_files([(path, data)])
 
+    async def write_last(self, path: Path, data: bytes) -> None:
+        """``write_file`` for the run's last file (the summary), with the descriptor held back for it
+        since the start: a run that ran out of descriptors still writes it."""
+        self._release_reserve()
+        await self.write_file(path, data)
+
+    def _release_reserve(self) -> None:
+        if self._reserve is not None:
+            fd, self._reserve = self._reserve, None
+            os.close(fd)
+
     async def write_files(self, files: Sequence[tuple[Path, bytes | None]]) -> None:
-        """``write_file`` for several files, in one trip to the I/O thread."""
+        """``write_file`` for several files, in one trip to the I/O thread. Raises DiskError when
+        one of them could not be written (another caller's failure is not ours)."""
         self._files.extend(files)
-        await self._barrier()
+        failed, _ = await self._barrier()
+        for path, _ in files:
+            if path in failed:
+                raise failed[path]
 
     async def record(self, entry: dict[str, Any]) -> None:
-        """Append one manifest line; returns when it is written."""
+        """Append one manifest line; returns when it is written. Raises DiskError when it was not."""
         self._lines.append(json.dumps(entry, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
-        await self._barrier()
+        _, failed = await self._barrier()
+        if failed is not None:
+            raise failed
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(*args)`` on the I/O thread (in turn with the writes: never two at once)."""
@@ -181,13 +215,12 @@ class OutputWriter:
         self._dirty.append(part)
         self._wake.set()
 
-    async def _barrier(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+    async def _barrier(self) -> _Failures:
+        """Wait for the next flush; what failed in it: files by path, and the manifest lines."""
+        waiter: asyncio.Future[_Failures] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
-        await waiter
-        if self.fatal is not None:
-            raise self.fatal
+        return await waiter
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -206,17 +239,18 @@ class OutputWriter:
                 part.pending = [held] if held else []
                 part.queued = False
                 batch.append((part, text, part._close, part._complete))
+            failures: _Failures = ({}, None)
             if batch or files or lines:
-                await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
+                failures = await loop.run_in_executor(self._executor, self._apply, batch, files, lines)
             for part, _, close, _ in batch:
                 if close and part.done is not None and not part.done.done():
                     if part.error is not None:
-                        part.done.set_exception(_disk_error(part.part, part.error))
+                        part.done.set_exception(_part_error(part.part, part.error))
                     else:
                         part.done.set_result(None)
-            for waiter in waiters:
+            for waiter in waiters:  # each hears of failures in its own flush, not of an earlier one
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(failures)
             if self._closing and not (self._dirty or self._files or self._lines or self._waiters):
                 return
 
@@ -225,20 +259,44 @@ class OutputWriter:
         batch: list[tuple[PartFile, str, bool, bool]],
         files: list[tuple[Path, bytes | None]],
         lines: list[bytes],
-    ) -> None:
-        """Runs on the I/O thread."""
+    ) -> _Failures:
+        """Runs on the I/O thread. Returns what could not be written: files, the manifest lines."""
+        failed: dict[Path, DiskError] = {}
+        lines_failed = None
+        folder = self.folder
         for part, text, close, complete in batch:
-            part.apply(text, close, complete)
+            part.apply(folder, text, close, complete)
         for path, data in files:
             try:
-                _replace_file(path, data)
+                replace_file(folder, folder.name_of(path), data)
             except OSError as exc:
-                self.fatal = _disk_error(path, exc)
+                failed[path] = _disk_error(path, exc)
         if lines and self._manifest_fd is not None:
             try:
                 write_all(self._manifest_fd, b"".join(lines))
             except OSError as exc:
-                self.fatal = _disk_error(self.manifest_path, exc)
+                lines_failed = _disk_error(self.manifest_path, exc)
+        return failed, lines_failed
+
+
+def cut_torn_tail(fd: int, *, block: int = 1 << 16) -> None:
+    """Cut a torn last line (a run killed mid-write, a disk that filled) off a file of lines.
+
+    It is a record that never finished, so its item is simply redone; left in place, the next
+    line appended would sit after it, and the file would hold an invalid line forever.
+    """
+    end = os.fstat(fd).st_size
+    if not end or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    start = end
+    while start > 0:
+        start = max(0, start - block)
+        newline = os.pread(fd, min(block, end - start), start).rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -248,24 +306,35 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _replace_file(path: Path, data: bytes | None) -> None:
+def replace_file(folder: SafeDir, name: str, data: bytes | None) -> None:
+    """Replace a small file in ``folder`` atomically (``None``: remove it if present).
+
+    The data goes to a temporary file of a name nobody can plant a link at in advance, renamed over
+    ``name`` (a link there is replaced, never followed).
+    """
     if data is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        folder.remove(name)
         return
-    tmp = path.with_name(path.name + ".tmp")
+    temporary, fd = folder.create_temporary(name)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        try:
+            write_all(fd, data)
+            folder.rename_own(fd, temporary, name)
+        finally:
+            os.close(fd)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        folder.remove(temporary)
         raise
 
 
 def _disk_error(path: Path, exc: OSError) -> DiskError:
     return DiskError(f"{path}: {exc.strerror or exc}")
+
+
+def _part_error(path: Path, exc: OSError) -> DiskError | PlantedLinkError:
+    if isinstance(exc, LinkInTheWay):  # this item's business, not the disk's: the item fails, the run goes on
+        return PlantedLinkError(f"{path}: {exc.strerror}", kind="planted_link")
+    return _disk_error(path, exc)
 
 
 def prepare_out_dir(out_dir: Path) -> None:

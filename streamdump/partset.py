@@ -32,6 +32,7 @@ class PartSet:
         "_writer",
         "choices",
         "closed",
+        "completed",
         "first",
         "keep_reasoning",
         "layout",
@@ -57,6 +58,7 @@ class PartSet:
         self.choices = Choices(self.write, layout.n)
         self._dropped: dict[int, int] = {}  # reasoning characters not kept (--no-reasoning), by choice
         self.closed = False
+        self.completed = False  # every file renamed to its final name: the answer is on disk
         self.produced: list[Path] = []  # streamed files renamed to their final names
         self.tool_call_files: list[Path] = []
 
@@ -88,6 +90,13 @@ class PartSet:
         """Part files with text in them: what an attempt that did not complete leaves behind."""
         return [part.part for part in self.parts.values() if part.chars]
 
+    async def answer_texts(self) -> dict[int, str]:
+        """Each choice's answer text, read back from its part file once every piece is written."""
+        await self._writer.write_files([])  # a barrier: the pieces still queued reach the files first
+        paths = {index: part.part for (kind, index), part in self.parts.items() if kind == ANSWER and part.chars}
+        texts = await self._writer.call(_read_texts, list(paths.values()))
+        return dict(zip(paths, texts, strict=True))
+
     # -- the end of the stream --------------------------------------------------------------
     async def close(self, *, complete: bool) -> None:
         """Close every part file; when ``complete``, rename them and write the tool calls."""
@@ -106,7 +115,9 @@ class PartSet:
             if keep:
                 self.produced.append(part.final)
             finishing.append(writer.finish(part, complete=keep))
-        await asyncio.gather(*finishing)
+        for outcome in await asyncio.gather(*finishing, return_exceptions=True):
+            if isinstance(outcome, BaseException):  # every file closed first, each error retrieved
+                raise outcome
         if complete:
             files = []
             for index in self.choices.indices:
@@ -117,6 +128,7 @@ class PartSet:
             if files:
                 await writer.write_files(files)
                 self.tool_call_files = [path for path, _ in files]
+            self.completed = True
 
     # -- what the manifest says -------------------------------------------------------------
     def manifest_fields(self) -> dict[str, Any]:
@@ -141,6 +153,10 @@ class PartSet:
                 for index in choices.indices
             ]
         return fields
+
+
+def _read_texts(paths: list[Path]) -> list[str]:
+    return [path.read_text("utf-8", errors="replace") for path in paths]
 
 
 def empty_fields() -> dict[str, Any]:

@@ -114,13 +114,14 @@ def _cpu_quota(directory: Path) -> float | None:
 
 
 def worker_settings(settings: RunSettings, index: int, n: int) -> RunSettings:
-    """A worker's settings: its even share of --rpm and --tpm; --max-failures is the parent's."""
+    """A worker's settings: its even share of --rpm, --tpm and --max-cost; --max-failures is the parent's."""
     import dataclasses
 
     return dataclasses.replace(
         settings,
         rpm=None if settings.rpm is None else settings.rpm / n,
         tpm=None if settings.tpm is None else settings.tpm / n,
+        max_cost=None if settings.max_cost is None else settings.max_cost / n,
         max_failures=None,
         processes=1,
     )
@@ -219,6 +220,10 @@ class Pool:
                     future.set_exception(RuntimeError(error[1]))
         elif kind == "request":
             runner.progress.request()
+        elif kind == "retry":
+            runner.progress.retry(message[1])
+        elif kind == "spend":
+            runner.progress.spend(message[1])
         elif kind == "say":
             _, always, text = message
             (runner.progress.error if always else runner.progress.note)(text)

@@ -64,6 +64,12 @@ class RelayProgress:
     def request(self) -> None:
         self._relay.send("request")
 
+    def retry(self, message: str) -> None:
+        self._relay.send("retry", message)
+
+    def spend(self, amount: float) -> None:
+        self._relay.send("spend", amount)
+
     def note(self, message: str) -> None:
         self._relay.send("say", False, message)
 
@@ -90,9 +96,9 @@ class RelayWriter(OutputWriter):
 
     entries: dict[str, dict[str, Any]]
 
-    def _open_manifest(self) -> int | None:  # type: ignore[override]
+    def _open_manifest(self) -> int:
         self.entries = {}
-        return None
+        return os.open(os.devnull, os.O_WRONLY)  # no manifest here: the parent appends every line
 
     async def record(self, entry: dict[str, Any]) -> None:
         self.entries[entry["id"]] = entry

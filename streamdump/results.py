@@ -29,7 +29,8 @@ from typing import Any
 
 from .errors import DiskError, OutputDirError, SetupError
 from .manifest import Finished, read_entry
-from .output import TRUNCATE_FLAGS, OutputWriter, write_all
+from .output import OutputWriter, write_all
+from .safefs import SafeDir, read_text
 from .wire import DEFAULT, wire_for
 
 
@@ -90,10 +91,7 @@ def batch_line(entry: dict[str, Any], outputs: str | list[dict[str, Any]] | None
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text("utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+    return read_text(path)
 
 
 def check_results_path(path: Path, out_dir: Path, *, ext: str = "txt", prompts: str | None = None) -> None:
@@ -129,6 +127,7 @@ class ResultsWriter:
         self.lines = 0
         self._io = io
         self._fd: int | None = None
+        self._folder: SafeDir | None = None  # the results file's directory, held open
 
     async def open(self) -> None:
         try:
@@ -150,7 +149,13 @@ class ResultsWriter:
     # -- on the I/O thread -------------------------------------------------------------------
     def _open(self) -> int:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.part, TRUNCATE_FLAGS, 0o644)
+        self._folder = SafeDir(self.dest.parent)  # named by the user: a symlink there is their choice
+        try:
+            return self._folder.create(self.part.name)  # fresh: a planted link raises
+        except OSError:
+            self._folder.close()
+            self._folder = None
+            raise
 
     def _outputs(self, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
         """What each choice produced, read from its files next to the answer file the manifest names."""
@@ -215,8 +220,12 @@ class ResultsWriter:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        os.close(fd)
+        folder, self._folder = self._folder, None
+        assert folder is not None
         try:
-            os.replace(self.part, self.dest)
+            folder.rename_own(fd, self.part.name, self.dest.name)
         except OSError as exc:
             raise DiskError(f"{self.dest}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+            folder.close()

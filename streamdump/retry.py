@@ -34,7 +34,8 @@ def is_retried_status(status: int) -> bool:
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
     """Seconds the server asks us to wait: ``retry-after-ms``, ``retry-after`` seconds or date."""
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+    # llm_provider-retry-after: LiteLLM's proxy passes its upstream's Retry-After under this name.
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0), ("llm_provider-retry-after", 1.0)):
         value = headers.get(header)
         if value is None:
             continue

@@ -8,6 +8,7 @@ or when the disk fails; items in flight are then closed cleanly and recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -17,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .batch.pending import pending_ids
 from .errors import DiskError
 from .gate import Gate
 from .item import Items
-from .jobs import Defaults, InputPlan, Job, LineError, iter_jobs
+from .jobs import Defaults, InputPlan, Job, LineError, aiter_jobs
 from .manifest import Finished, load_finished
 from .output import OutputWriter
 from .progress import Progress
@@ -51,6 +53,7 @@ class Runner:
         self._busy: set[asyncio.Task[None]] = set()
         self._results: ResultsWriter | None = None
         self._items: Items | None = None
+        self._in_batches: set[str] = set()  # ids an unfinished Batch API batch holds
 
     # -- stopping ---------------------------------------------------------------------------
     def stop_run(self, reason: str) -> None:
@@ -76,13 +79,14 @@ class Runner:
     async def run(self) -> RunResult:
         result = self.result
         result.started_at = time.time()
-        finished: dict[str, Finished] = {}
         answers: set[str] = set()
         shard = self.settings.shard
+        # The latest entries earlier runs left (for resume, and, also with --force, for summary.json).
+        keep = shard.contains if shard is not None else None
+        result.earlier = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
         if not self.settings.force:
-            keep = shard.contains if shard is not None else None
-            finished = await asyncio.to_thread(functools.partial(load_finished, self.settings.out_dir, keep=keep))
             answers = await asyncio.to_thread(_answer_files, self.settings.out_dir, self.settings.ext)
+            self._in_batches = await asyncio.to_thread(pending_ids, self.settings.out_dir)  # see batch/
         async with OutputWriter(self.settings.out_dir, manifest=manifest_name(shard)) as writer:
             if self.settings.results is not None:
                 self._results = ResultsWriter(self.settings.results, self.settings.out_dir, writer)
@@ -100,7 +104,7 @@ class Runner:
             )
             queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency)
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._feed(queue, finished, answers), name="streamdump-feeder")
+                group.create_task(self._feed(queue, answers), name="streamdump-feeder")
                 for index in range(self.settings.concurrency):
                     client = self.clients[index % len(self.clients)]
                     group.create_task(self._worker(queue, client), name=f"streamdump-worker-{index}")
@@ -111,38 +115,57 @@ class Runner:
                     self._late_error(f"cannot write the results file: {exc}")
             result.ended_at = time.time()
             result.not_started = result.total - result.skipped - sum(result.statuses.values())
-            summary = result.summary(self.settings.options)
+            # Off the loop: after an early stop this looks at every earlier entry (signals still work).
+            overall = await asyncio.to_thread(result.overall, self.plan.contains)
+            summary = result.summary(self.settings.options, overall)
             data = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
             try:
-                await asyncio.shield(writer.write_file(self.settings.out_dir / summary_name(shard), data))
+                await asyncio.shield(writer.write_last(self.settings.out_dir / summary_name(shard), data))
             except DiskError as exc:  # every item file is already safe; say so and end cleanly
                 self._late_error(f"cannot write the summary: {exc}")
         return result
 
-    async def _feed(self, queue: asyncio.Queue[Job | None], finished: dict[str, Finished], answers: set[str]) -> None:
+    async def _feed(self, queue: asyncio.Queue[Job | None], answers: set[str]) -> None:
         skipped: list[Finished] = []  # for the results file, written in batches
+        left = 0
         try:
-            for index, job in enumerate(iter_jobs(self.plan, self.defaults)):
-                if self.stop.is_set():
-                    break
-                done = finished.get(job.id)
-                if (
-                    done is not None
-                    and done.status == "ok"
-                    and done.request_hash == job.request_hash
-                    and all(name in answers for name in self._items_().layout(job).answer_names())
-                ):
-                    self.result.skipped += 1
-                    self.progress.item("ok", 0)
-                    if self._results is not None:
-                        skipped.append(done)
-                        if len(skipped) >= 512:
-                            await self._skipped_results(skipped)
-                    if index % 512 == 0:
-                        await asyncio.sleep(0)  # let signals and progress through on a long skip
-                    continue
-                await queue.put(job)
+            jobs = aiter_jobs(self.plan, self.defaults)  # read off the loop: a slow disk stalls no stream
+            async with contextlib.aclosing(jobs):
+                index = -1
+                async for job in jobs:
+                    index += 1
+                    if self.stop.is_set():
+                        break
+                    done = self.result.earlier.get(job.id)
+                    self.result.reached(done)
+                    if (
+                        not self.settings.force
+                        and done is not None
+                        and done.status == "ok"
+                        and done.request_hash == job.request_hash
+                        and all(name in answers for name in self._items_().layout(job).answer_names())
+                    ):
+                        self.result.skipped += 1
+                        self.progress.item("ok", 0)
+                        if self._results is not None:
+                            skipped.append(done)
+                            if len(skipped) >= 512:
+                                await self._skipped_results(skipped)
+                        if index % 512 == 0:
+                            await asyncio.sleep(0)  # let signals and progress through on a long skip
+                        continue
+                    if job.id in self._in_batches:
+                        left += 1  # a batch will bring it (batch collect): not paid for twice; counted not started
+                        continue
+                    await queue.put(job)
+                else:
+                    self.result.fed_all = True
             await self._skipped_results(skipped)
+            if left:  # said also with --quiet: it is why the run is not all ok
+                self.progress.error(
+                    f"streamdump: {left} {'item is' if left == 1 else 'items are'} in unfinished batches "
+                    "(batches.jsonl): left to `streamdump batch collect` (--force sends them anyway)"
+                )
         except LineError as exc:  # the checked part of the file was rewritten under us
             self.stop_run(f"the prompts file changed during the run ({exc}); nothing more is sent")
         # The end markers go only on this normal path: when the run is torn down, the workers are
@@ -192,4 +215,5 @@ def _answer_files(out_dir: Path, ext: str) -> set[str]:
     """Names of the complete answer files in the out-dir (one directory listing, not a stat each)."""
     suffix = "." + ext
     with os.scandir(out_dir) as entries:
-        return {entry.name for entry in entries if entry.name.endswith(suffix)}
+        # A link planted in a shared out-dir is no answer: the item is redone, and the link replaced.
+        return {entry.name for entry in entries if entry.name.endswith(suffix) and not entry.is_symlink()}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _constants as C
+from .cost import Prices, usd
 from .errors import SetupError
 from .jobs import Defaults, defaults_from_options, iter_jobs, read_ids, scan
 from .manifest import iter_entries, latest_entries, manifest_paths
@@ -47,6 +48,13 @@ class StatusReport:
     completion_tokens: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     prompts: PromptsCheck | None = None
+    cost_usd: float | None = None  # what every run spent: the runs' own count, or priced by status's prices
+    cost_priced: bool = False  # True when priced here (--price-in/--price-out), not the runs' own count
+
+    @property
+    def invalid_outputs(self) -> int:
+        """Failed items whose last answer was not valid against its schema (counted apart)."""
+        return sum(1 for f in self.failed if (f.get("error") or {}).get("type") == "invalid_output")
 
     @property
     def complete(self) -> bool:
@@ -60,6 +68,8 @@ class StatusReport:
             "items": sum(self.statuses.values()),
             "statuses": dict(self.statuses),
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "invalid_outputs": self.invalid_outputs,
             "failed": self.failed,
             "complete": self.complete,
         }
@@ -110,17 +120,26 @@ def _run_defaults(out_dir: Path, prompts: str) -> Defaults | None:
     return None
 
 
-def collect_status(out_dir: Path, prompts: str | None = None) -> StatusReport:
-    """Read every manifest in ``out_dir``. Raises SetupError for a dir with none, InputError for bad prompts."""
+def collect_status(out_dir: Path, prompts: str | None = None, *, prices: Prices | None = None) -> StatusReport:
+    """Read every manifest in ``out_dir``. Raises SetupError for a dir with none, InputError for bad prompts.
+
+    The spend is priced with ``prices`` when given; otherwise it is what the runs counted (their
+    lines' ``cost_usd``), when they counted any.
+    """
     paths = manifest_paths(out_dir)
     if not paths:
         raise SetupError(f"{out_dir}: no manifest here (is it a streamdump out-dir?)")
     report = StatusReport(str(out_dir), [p.name for p in paths])
-    for path in paths:  # tokens: every line (what all runs spent)
+    for path in paths:  # tokens and spend: every line (what all runs spent)
         for entry in iter_entries(path):
             usage = entry.get("usage") or {}
             report.prompt_tokens += usage.get("prompt_tokens") or 0
             report.completion_tokens += usage.get("completion_tokens") or 0
+            if prices is not None:
+                report.cost_usd = (report.cost_usd or 0.0) + prices.of_usage(usage)
+            elif isinstance(entry.get("cost_usd"), (int, float)):
+                report.cost_usd = (report.cost_usd or 0.0) + entry["cost_usd"]
+    report.cost_priced = prices is not None
     latest = latest_entries(out_dir, _brief)  # the same rule resume uses
     for item_id, entry in latest.items():
         status = str(entry.get("status"))
@@ -172,14 +191,22 @@ def _ids(label: str, ids: list[str]) -> list[str]:
 
 
 def format_status(report: StatusReport) -> str:
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items())) or "nothing yet"
+    counts = ", ".join(
+        f"{n} {status}"
+        + (f" ({report.invalid_outputs} invalid output)" if status == "failed" and report.invalid_outputs else "")
+        for status, n in sorted(report.statuses.items())
+    )
     lines = [
-        f"{report.out_dir}: {sum(report.statuses.values())} items: {counts}",
+        f"{report.out_dir}: {sum(report.statuses.values())} items: {counts or 'nothing yet'}",
         f"tokens: {report.prompt_tokens} prompt + {report.completion_tokens} completion (all runs)",
     ]
+    if report.cost_usd is not None:
+        how = "at the prices given" if report.cost_priced else "as the runs counted it"
+        lines.append(f"spent: {usd(report.cost_usd)} (all runs, {how})")
     for failure in report.failed[:SHOWN]:
         error = failure.get("error") or {}
-        lines.append(f"  failed {failure['id']}: {error.get('message', 'unknown error')}")
+        kind = " (invalid output)" if error.get("type") == "invalid_output" else ""
+        lines.append(f"  failed {failure['id']}{kind}: {error.get('message', 'unknown error')}")
     if len(report.failed) > SHOWN:
         lines.append(f"  ... and {len(report.failed) - SHOWN} more failed (--json lists all)")
     if report.prompts is not None:

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
+import json
 import math
 import sys
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
+from .apikey import redact
+from .endpoint import public_url
 from .errors import AttemptError, FatalRequestError, RetryableError
 from .retry import is_retried_status, parse_retry_after
 
@@ -72,7 +77,8 @@ def make_clients(
             max_retries=0,
             timeout=timeout,
             default_headers=headers,
-            http_client=http_client(limits=limits, timeout=timeout, verify=tls),
+            # No redirect is followed: it would re-send the prompt to a host the user never named.
+            http_client=http_client(limits=limits, timeout=timeout, verify=tls, follow_redirects=False),
         )
         for _ in range(groups)
     ]
@@ -182,26 +188,72 @@ def status_error(exc: openai.APIStatusError) -> AttemptError:
     """An HTTP error status as our error: retried (408, 409, 429, 5xx) or not (other 4xx)."""
     status = exc.status_code
     headers = dict(exc.response.headers)
+    if 300 <= status < 400:
+        target = exc.response.headers.get("location") or "(no Location header)"
+        message = f"HTTP {status}: the server redirects to {target}, and streamdump follows no redirect"
+        return FatalRequestError(message, status=status, kind="redirect", headers=headers)
     message = f"HTTP {status}: {server_message(exc)}"
+    url = _url(exc.request)
     if is_retried_status(status):
         retry_after = parse_retry_after(exc.response.headers, now=time.time())
         return RetryableError(
-            message, status=status, retry_after=retry_after, kind=f"http_{status}", headers=headers, body=exc.body
+            message,
+            status=status,
+            retry_after=retry_after,
+            kind=f"http_{status}",
+            headers=headers,
+            body=exc.body,
+            url=url,
         )
-    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body)
+    return FatalRequestError(message, status=status, kind=f"http_{status}", headers=headers, body=exc.body, url=url)
+
+
+def _url(request: object) -> str | None:
+    """The URL a request went to, fit to show (no credentials, no query)."""
+    url = getattr(request, "url", None)
+    return public_url(str(url)) if url is not None else None
 
 
 def server_message(exc: openai.APIStatusError) -> str:
+    """The server's own words: OpenAI's ``error.message``, FastAPI's ``detail``, Ollama's ``error``
+    string, or the start of a body that is not JSON; openai's bare "Error code: N" only when the
+    body is empty."""
     body = exc.body
     if isinstance(body, dict):
         error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return exc.message
+        if isinstance(error, str) and error:
+            return error
+        if isinstance(error, dict):
+            for key in ("message", "detail"):
+                if isinstance(error.get(key), str) and error[key]:
+                    return str(error[key])
+        return _clip(json.dumps(body, ensure_ascii=False))
+    if isinstance(body, str) and body.strip():
+        return _clip(" ".join(body.split()))
+    try:
+        return f"{HTTPStatus(exc.status_code).phrase} (no error body)"
+    except ValueError:
+        return exc.message
+
+
+def _clip(text: str, limit: int = C.SERVER_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @contextlib.contextmanager
 def mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
+    """``_mapped_errors``, with the API key taken out of every error it lets through (see ``apikey``)."""
+    try:
+        with _mapped_errors(complete=complete):
+            yield
+    except AttemptError as exc:
+        exc.args = tuple(redact(list(exc.args)))
+        exc.body, exc.headers = redact(exc.body), redact(exc.headers)
+        raise
+
+
+@contextlib.contextmanager
+def _mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
     """Turn whatever the client raises inside the block into an ``AttemptError``.
 
     ``complete()`` says whether every choice had already finished: a connection lost after that
@@ -215,9 +267,16 @@ def mapped_errors(*, complete: Callable[[], bool]) -> Iterator[None]:
     except openai.APIStatusError as exc:
         raise status_error(exc) from None
     except openai.APIConnectionError as exc:  # APITimeoutError included
+        if _out_of_descriptors(exc):  # this machine's limit, not the server: no wrong endpoint
+            raise RetryableError(
+                "cannot open a connection: Too many open files (the limit on open files is reached; lower -c)",
+                kind="fd_limit",
+            ) from None
         if isinstance(exc, openai.APITimeoutError) and not connection_failed(exc):
-            raise RetryableError("timed out connecting to the server", kind="timeout") from None
-        raise RetryableError(f"connection error: {exc.__cause__ or exc}", kind="connection") from None
+            raise RetryableError("timed out connecting to the server", kind="timeout", url=_url(exc.request)) from None
+        raise RetryableError(
+            f"connection error: {_connection_text(exc)}", kind="connection", url=_url(exc.request)
+        ) from None
     except httpx2.TransportError as exc:  # TimeoutException included
         if isinstance(exc, httpx2.TimeoutException) and not connection_failed(exc):
             raise RetryableError("timed out reading the stream", kind="timeout") from None
@@ -247,6 +306,36 @@ def connection_failed(exc: BaseException) -> bool:
     return False
 
 
+def _connection_text(exc: BaseException) -> str:
+    """What went wrong connecting, in the words of the cause.  aiohttp's connector errors read
+    "Cannot connect to host H:P ssl:default [...]", where "ssl:default" names a setting, not a TLS
+    failure: the OS error under them says it plainly (its TLS errors keep their own text)."""
+    aiohttp = sys.modules.get("aiohttp")
+    cause = exc.__cause__
+    while cause is not None:
+        if (
+            aiohttp is not None
+            and isinstance(cause, aiohttp.ClientConnectorError)
+            and not isinstance(cause, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError)
+        ):
+            error = cause.os_error
+            return f"cannot connect to {cause.host}:{cause.port}: {error.strerror or error}"
+        cause = cause.__cause__
+    return str(exc.__cause__ or exc)
+
+
 def _is_aiohttp_connection_error(exc: BaseException) -> bool:
     aiohttp = sys.modules.get("aiohttp")  # loaded by the aiohttp transport: no import on the httpx one
     return aiohttp is not None and isinstance(exc, aiohttp.ClientConnectionError)
+
+
+def _out_of_descriptors(exc: BaseException) -> bool:
+    """Whether an error was caused, at any depth, by running out of file descriptors (EMFILE, ENFILE)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in (errno.EMFILE, errno.ENFILE):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

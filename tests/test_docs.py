@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def long_options(command: str) -> set[str]:
-    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200, env={"COLUMNS": "200"})
     assert result.exit_code == 0
     return set(re.findall(r"(--[a-z][a-z0-9-]+)", result.stdout)) - {"--help"}
 
@@ -34,3 +34,23 @@ def test_every_simulate_option_is_in_the_readme() -> None:
 def test_ci_runs_the_readmes_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"```sh\n{ci}\n```" in README
+
+
+def test_every_check_option_is_in_the_readme() -> None:
+    missing = sorted(option for option in long_options("check") if option not in README)
+    assert missing == []
+
+
+def test_real_use_starts_with_check() -> None:
+    real_use = README.split("## Real use", 1)[1]
+    assert real_use.index("streamdump check") < real_use.index("streamdump run")
+
+
+def test_every_batch_option_is_in_the_readme() -> None:
+    missing = []
+    for command in ("submit", "status", "collect", "cancel"):
+        result = CliRunner().invoke(app, ["batch", command, "--help"], terminal_width=200)
+        assert result.exit_code == 0
+        options = set(re.findall(r"(--[a-z][a-z0-9-]+)", result.stdout)) - {"--help"}
+        missing += [f"{command} {option}" for option in sorted(options) if option not in README]
+    assert missing == []

@@ -50,6 +50,8 @@ def test_plain_ids_are_their_own_names(item_id: str) -> None:
         "Summary",
         "manifest.1-of-2",
         "summary.3-of-4",
+        "batches",
+        "Batches.jsonl",
         "tab\there",
         "new\nline",
     ],

@@ -175,7 +175,7 @@ def test_max_failures_counts_the_whole_run(
     failed = [e for e in ran.manifest() if e["status"] == "failed"]
     # Two failures stop the run; an item already in flight may fail too. Per process, it would be 4 or more.
     assert 2 <= len(failed) <= 3
-    assert "--max-failures 2" in ran.summary()["stopped"]
+    assert "--max-failures 2" in ran.summary()["this_run"]["stopped"]
     assert ran.summary()["not_started"] == 20 - len(failed)
 
 
@@ -188,7 +188,7 @@ def test_an_auth_failure_stops_every_worker(
     )
     assert ran.exit_code == 1
     assert len(sim.stats.requests) <= 4 + 2  # what was in flight, not the 30 items
-    assert "check the API key" in ran.summary()["stopped"]
+    assert "check the API key" in ran.summary()["this_run"]["stopped"]
 
 
 def test_a_429_pauses_every_worker(

@@ -16,7 +16,7 @@ from streamdump.cli import app
 from streamdump.launch import public_url
 from streamdump.simulator import Simulator
 
-from support import Ran, expected_text, write_jsonl
+from support import LENGTH, Ran, expected_text, write_jsonl
 
 
 def test_three_shapes_send_the_expected_requests(sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path) -> None:
@@ -277,7 +277,7 @@ def test_rerun_of_finished_run_sends_nothing(sim: Simulator, run_cli: Callable[.
     again = run_cli(prompts, sim=sim)
     assert again.exit_code == 0, again.stderr
     assert len(sim.stats.requests) == 5
-    assert again.summary()["skipped_already_done"] == 5
+    assert again.summary()["this_run"]["skipped_already_done"] == 5
 
 
 @pytest.mark.parametrize("with_progress", [True, False])
@@ -298,11 +298,14 @@ def test_a_rerun_that_sends_nothing_still_summarizes_the_whole_input(
     sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path
 ) -> None:
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])
-    assert run_cli(prompts, sim=sim).exit_code == 0
+    first = run_cli(prompts, sim=sim).summary()
     again = run_cli(prompts, sim=sim).summary()
-    assert again["statuses"] == {"ok": 2}
-    assert again["skipped_already_done"] == 2
-    assert again["tokens"] == {"prompt": 0, "completion": 0}  # what this run spent
+    assert again["statuses"] == {"ok": 2} and again["not_started"] == 0
+    assert again["tokens"] == first["tokens"] and again["tokens"]["completion"] == 2 * LENGTH
+    assert again["finish_reasons"] == {"stop": 2}
+    mine = again["this_run"]
+    assert mine["skipped_already_done"] == 2 and mine["statuses"] == {}
+    assert mine["tokens"] == {"prompt": 0, "completion": 0}  # what this run spent
 
 
 def test_json_errors_point_into_the_line(sim: Simulator, run_cli: Callable[..., Ran], tmp_path: Path) -> None:

@@ -39,10 +39,10 @@ def test_an_error_while_recording_a_finished_item_stops_the_run_cleanly(
 ) -> None:
     real = Items._succeeded
 
-    async def broken(self: Items, job: Any, *args: Any) -> Any:
+    async def broken(self: Items, job: Any, *args: Any, **kwargs: Any) -> Any:
         if job.id == "i03":
             raise RuntimeError("a bug while recording")
-        return await real(self, job, *args)
+        return await real(self, job, *args, **kwargs)
 
     monkeypatch.setattr(Items, "_succeeded", broken)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"i{n:02d}", "prompt": f"p{n}"} for n in range(40)])
@@ -51,7 +51,7 @@ def test_an_error_while_recording_a_finished_item_stops_the_run_cleanly(
     assert result.exit_code == 1
     assert "internal error while finishing 'i03'" in result.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["stopped"] and summary["not_started"] > 0
+    assert summary["this_run"]["stopped"] and summary["this_run"]["not_started"] > 0 and summary["not_started"] > 0
 
 
 def test_lines_added_to_the_prompts_file_during_a_run_wait_for_the_next(
@@ -105,7 +105,7 @@ def test_status_and_resume_agree_on_the_latest_entry_across_manifests(
     assert run_cli(prompts, sim=sim, out=out).exit_code == 0  # an unsharded run does the rest, flaky too
     status = CliRunner().invoke(app, ["status", str(out), "--prompts", str(prompts)])
     assert status.exit_code == 0, status.stdout
-    assert run_cli(prompts, sim=sim, out=out).summary()["skipped_already_done"] == len(ids)
+    assert run_cli(prompts, sim=sim, out=out).summary()["this_run"]["skipped_already_done"] == len(ids)
 
 
 def test_a_summary_that_cannot_be_written_ends_the_run_cleanly(
@@ -129,10 +129,10 @@ def test_ctrl_c_while_a_finished_item_is_recorded_keeps_it_ok(
     the run, and no signal can reach pytest itself."""
     real = Items._succeeded
 
-    async def slow(self: Items, job: Any, *args: Any) -> Any:
+    async def slow(self: Items, job: Any, *args: Any, **kwargs: Any) -> Any:
         signal.raise_signal(signal.SIGINT)  # handled by the run's loop on its next turn
         await asyncio.sleep(0.2)  # recording takes a while (a slow disk, a big count)
-        return await real(self, job, *args)
+        return await real(self, job, *args, **kwargs)
 
     monkeypatch.setattr(Items, "_succeeded", slow)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])

@@ -93,7 +93,7 @@ def test_resume_reads_every_shards_manifest(
     assert done < ITEMS
     again = run_cli(prompts, sim=sim)
     assert again.exit_code == 0 and len(sim.stats.requests) == ITEMS
-    assert again.summary()["skipped_already_done"] == ITEMS
+    assert again.summary()["this_run"]["skipped_already_done"] == ITEMS
 
 
 def test_a_shard_sends_only_its_items(sim: Simulator, run_cli: Callable[..., Ran], prompts: Path) -> None:

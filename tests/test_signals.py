@@ -100,7 +100,7 @@ def test_signal_stops_cleanly_and_rerun_finishes_the_rest(
             assert part.exists(), "a cancelled stream keeps its part file"
             assert expected_text(f"prompt {int(entry['id'][1:])}", LENGTH).startswith(part.read_text())
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["stopped"] and summary["statuses"]["cancelled"] == statuses["cancelled"]
+    assert summary["this_run"]["stopped"] and summary["statuses"]["cancelled"] == statuses["cancelled"]
     # Every stream was closed: the server sees no open connection once the client is gone.
     wait_for(lambda: slow_sim.stats.open_connections == 0, timeout=5)
 
@@ -185,3 +185,37 @@ def test_torn_last_manifest_line_is_ignored(start_sim: Callable[..., Simulator],
     _, stderr = rerun.communicate(timeout=30)
     assert rerun.returncode == 0, stderr
     assert len(sim.stats.requests) == 2
+
+
+# Runs streamdump with SIGTERM sent to itself at one chosen moment: as an item's complete answer
+# files are being closed and renamed (the close is under way when the handler runs).
+SIGNAL_AS_FILES_COMPLETE = """
+import os, signal, sys
+from streamdump import partset
+real_close = partset.PartSet.close
+
+async def close(self, *, complete):
+    if complete:
+        os.kill(os.getpid(), signal.SIGTERM)
+    await real_close(self, complete=complete)
+
+partset.PartSet.close = close
+from streamdump.cli import main
+sys.argv[0] = "streamdump"
+main()
+"""
+
+
+def test_a_signal_while_the_answer_files_complete_records_the_item_ok(sim: Simulator, tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "a"}, {"id": "b", "prompt": "b"}])
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    argv = ["run", str(prompts), "-o", str(out), "-c", "1", "-q", "--base-url", sim.base_url]
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AS_FILES_COMPLETE, *argv], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 143, proc.stderr
+    assert (out / "a.txt").read_text() == expected_text("a")
+    entries = [json.loads(line) for line in manifest_lines(out)]
+    assert [(e["id"], e["status"]) for e in entries] == [("a", "ok")]
+    assert json.loads((out / "summary.json").read_text())["statuses"] == {"ok": 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamdump.errors import MalformedChunkError, StreamEventError
+from streamdump.errors import MalformedChunkError, OversizedEventError, StreamEventError
 from streamdump.sse import EventDecoder, LineSplitter, StreamState
 from streamdump.wire.chat import FORMAT as CHAT
 
@@ -18,12 +18,39 @@ from streamdump.wire.chat import FORMAT as CHAT
         ([b"a\r", b"\nb\n"], [b"a", b"b"]),
         ([b"a\rb\r\n"], [b"a", b"b"]),
         ([b"caf\xc3", b"\xa9\n"], [b"caf\xc3\xa9"]),
+        ([b"a", b"b", b"c\rd\n"], [b"abc", b"d"]),
+        ([b"a\r", b"b\n"], [b"a", b"b"]),
+        ([b"a", b"\r", b"b", b"\n"], [b"a", b"b"]),
     ],
 )
 def test_line_splitter(feeds: list[bytes], lines: list[bytes]) -> None:
     splitter = LineSplitter()
     got = [line for feed in feeds for line in splitter.feed(feed)]
     assert got == lines
+
+
+def test_a_line_past_the_limit_fails_and_is_held_without_copies() -> None:
+    splitter = LineSplitter(limit=10)
+    pieces = [b"1234", b"5678"]
+    for piece in pieces:
+        assert splitter.feed(piece) == []
+    # Held as the pieces it came in, not re-joined at every read.
+    assert all(held is piece for held, piece in zip(splitter._pieces, pieces, strict=True))
+    with pytest.raises(OversizedEventError, match="line of more than"):
+        splitter.feed(b"9ab")
+
+
+def test_an_event_past_the_limit_fails() -> None:
+    decoder = EventDecoder(limit=10)
+    assert decoder.feed(b"data: 12345\n") == []
+    with pytest.raises(OversizedEventError, match="event of more than"):
+        decoder.feed(b"data: 67890\n")
+
+
+def test_a_line_at_the_limit_is_fine() -> None:
+    decoder = EventDecoder(limit=10)
+    assert decoder.feed(b"data: 123") == []
+    assert decoder.feed(b"4\n\n") == [(None, b"1234")]
 
 
 def test_event_decoder_joins_data_lines_and_drops_comments() -> None:

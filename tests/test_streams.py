@@ -300,3 +300,18 @@ def test_simulate_refuses_an_unknown_reasoning_field() -> None:
     result = CliRunner().invoke(app, ["simulate", "--port", "0", "--reasoning-field", "thoughts"])
     assert result.exit_code == 2
     assert "--reasoning-field must be one of reasoning_content, reasoning" in result.stderr
+
+
+def test_choices_a_proxy_left_unfinished_fail_at_once_not_retried(
+    start_sim: Callable[..., Simulator], run_cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    """LiteLLM's proxy forwards every choice's text but only choice 0's finish_reason, then [DONE]:
+    the server ended the stream on purpose, so asking again cannot help."""
+    sim = start_sim(faults=["lost-finish"])
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "c", "prompt": "two ways", "params": {"n": 2}}])
+    ran = run_cli(prompts, sim=sim)
+    assert ran.exit_code == 1
+    entry = ran.by_id()["c"]
+    assert (entry["status"], entry["attempts"], entry["error"]["type"]) == ("failed", 1, "missing_choices")
+    assert "choice 2 never finished" in entry["error"]["message"]
+    assert len(sim.stats.requests) == 1

@@ -137,3 +137,17 @@ def test_the_batch_body_is_a_text_completion() -> None:
     body = Completion.model_validate(COMPLETIONS.batch_body(entry, outputs, created=1, token="t"))
     assert [(c.index, c.text, c.finish_reason) for c in body.choices] == [(0, "a", "stop"), (1, "b", "length")]
     assert body.id == "cmpl-9" and body.usage is not None and body.usage.total_tokens == 7
+
+
+def test_a_schema_only_checked_for_completions_enters_the_hash() -> None:
+    """Nothing of the schema is sent with text completions, so it must be hashed on its own: a
+    run with a new schema redoes items an earlier run found ok without checking them."""
+    from streamdump.schema import AnswerSchema
+
+    answer = AnswerSchema("s", {"type": "object"}, strict=False)
+    plain = line({"prompt": "x"})
+    checked = line({"prompt": "x"}, Defaults(model="base", api="completions", answer_schema=answer))
+    assert plain.body() == checked.body()
+    assert plain.request_hash != checked.request_hash
+    chat = line({"prompt": "x"}, Defaults(model="m", answer_schema=answer))
+    assert chat.request_hash == job_hash("chat", "m", chat.request, chat.params)  # sent: in the params

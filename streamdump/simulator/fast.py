@@ -4,7 +4,8 @@
 and costs too much CPU to drive a thousand streams.  Here a response's bytes are built once, when
 its request arrives; a single timer ticks ``tokens_per_second`` times a second and writes the next
 precomputed chunk to every open stream.  The text is ``script.response_pieces``, the same as the
-ordinary simulator's.  No faults; streamed chat completions only (plus ``GET /v1/models``).
+ordinary simulator's.  No faults; streamed chat completions only (plus ``GET /v1/models``); any
+other path gets 404, a known one with another method 405, as from the ordinary simulator.
 
 A stream joins at the first tick at least ``ttft`` after its request (it gets its role chunk
 then), and gets piece k at the k-th tick after that; its last piece goes out with the finish
@@ -23,13 +24,16 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from .chat import prompt_of as _prompt_of
+from .http import MAX_BODY, error_body, invalid_method, invalid_url, json_response, model_not_found
+from .routes import Miss, RouteTable
 from .script import count_tokens_roughly, response_pieces
-from .server import SimConfig, _prompt_of
+from .state import SimConfig
 
 MAX_HEAD = 64 * 1024
-MAX_BODY = 16 * 1024 * 1024
 _SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n"
@@ -47,13 +51,6 @@ def _frame(data: bytes) -> bytes:
 def _content(piece: str) -> bytes:
     text = json.dumps(piece, ensure_ascii=False).encode()
     return b'[{"index":0,"delta":{"content":' + text + b'},"finish_reason":null}]'
-
-
-def _json_response(status: int, payload: object) -> bytes:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large"}.get(status, "Status")
-    data = json.dumps(payload).encode()
-    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    return head.encode() + data
 
 
 def answer(body: dict[str, Any], config: SimConfig) -> tuple[list[str], str]:
@@ -138,7 +135,7 @@ class _Connection(asyncio.Protocol):
                 if key.strip().lower() == "content-length":
                     length = int(value.strip() or 0)
             if length > MAX_BODY:
-                self.transport.write(_json_response(413, {"error": {"message": "body too large"}}))
+                self.transport.write(json_response(413, error_body("The request body is too large.")))
                 self.transport.close()
                 return
             total = end + 4 + length
@@ -181,6 +178,11 @@ class FastSimulator:
         self._waiting: dict[int, list[tuple[str, _Stream]]] = {}
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._routes: RouteTable[Callable[[_Connection, bytes], None]] = RouteTable()
+        self._routes.add("POST", "/v1/chat/completions", self._chat)
+        self._routes.add("GET", "/v1/models", self._models)
+        self._routes.add("GET", "/_sim/stats", self._stats)
+        self._routes.add("GET", "/_sim/timeline", self._timeline)
 
     @property
     def base_url(self) -> str:
@@ -215,26 +217,41 @@ class FastSimulator:
             self.open_streams -= 1
 
     def handle(self, conn: _Connection, method: str, path: str, raw: bytes) -> None:
-        if method == "GET" and path.rstrip("/").endswith("/models"):
-            model = {"id": self.config.model, "object": "model", "owned_by": "streamdump"}
-            conn.write(_json_response(200, {"object": "list", "data": [model]}))
-        elif method == "GET" and path == "/_sim/stats":
-            conn.write(_json_response(200, self.stats_json()))
-        elif method == "GET" and path == "/_sim/timeline":
-            conn.write(_json_response(200, {"tick_times": self.tick_times, "joined": self.joined}))
-        elif method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
-            conn.write(_json_response(404, {"error": {"message": f"no route {method} {path}"}}))
-        else:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-            if not isinstance(body, dict) or not body.get("stream"):
-                message = "the fast simulator answers streamed chat completions only"
-                conn.write(_json_response(400, {"error": {"message": message}}))
-                return
-            self.requests += 1
-            self._start_stream(conn, body)
+        found = self._routes.match(method, path)
+        if isinstance(found, Miss):
+            if found.status == 405:
+                conn.write(json_response(405, invalid_method(method, path), {"Allow": ", ".join(found.allow)}))
+            else:
+                conn.write(json_response(404, invalid_url(method, path)))
+            return
+        found.handler(conn, raw)
+
+    def _models(self, conn: _Connection, raw: bytes) -> None:
+        models = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "streamdump"}
+            for name in self.config.models or (self.config.model,)
+        ]
+        conn.write(json_response(200, {"object": "list", "data": models}))
+
+    def _stats(self, conn: _Connection, raw: bytes) -> None:
+        conn.write(json_response(200, self.stats_json()))
+
+    def _timeline(self, conn: _Connection, raw: bytes) -> None:
+        conn.write(json_response(200, {"tick_times": self.tick_times, "joined": self.joined}))
+
+    def _chat(self, conn: _Connection, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("stream"):
+            conn.write(json_response(400, error_body("the fast simulator answers streamed chat completions only")))
+            return
+        if self.config.models and body.get("model") not in self.config.models:
+            conn.write(json_response(404, model_not_found(body.get("model"))))
+            return
+        self.requests += 1
+        self._start_stream(conn, body)
 
     def _start_stream(self, conn: _Connection, body: dict[str, Any]) -> None:
         stream = conn.stream = _Stream(conn, build_frames(body, self.config, self.requests))

@@ -7,11 +7,16 @@ The request decides most of it, as a real server's would:
 - ``tools`` (unless ``tool_choice`` is ``"none"``): each choice calls every tool (only the first
   with ``parallel_tool_calls: false``), its JSON arguments streamed in fragments, and finishes
   with ``tool_calls``;
-- ``max_tokens`` / ``max_completion_tokens``: reasoning and answer pieces together stop there,
-  with ``length``.
+- ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``: reasoning and answer pieces
+  together stop there, with ``length`` (a JSON answer is cut off mid-JSON);
+- ``response_format`` (chat) or ``text.format`` (responses) of type ``json_schema``: the answer
+  is JSON that fits the schema (see ``instances``), in pieces of ``JSON_PIECE`` characters;
+  ``json_object``: a JSON object ``{"answer": ...}``.
 
 The simulator's configuration adds reasoning (``reasoning`` pieces before the answer, under the
-field ``reasoning_field``); a ``refuse`` fault turns the answer into a refusal.
+field ``reasoning_field``); a ``refuse`` fault turns the answer into a refusal; a ``json`` fault
+answers JSON whatever the request asks, ``invalid-json`` answers JSON without its last character
+(not JSON), and ``off-schema`` answers the JSON string ``"off-schema"`` (JSON, but no object).
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..schema import requested_schema
+from .instances import instance
 from .script import WORDS, response_pieces
 
 REFUSAL = "I'm sorry, but I can't help with that."
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 ARGUMENT_PIECE = 8  # characters of tool-call arguments per fragment
+JSON_PIECE = 6  # characters of a JSON answer per piece
+JSON_FAULTS = frozenset({"json", "invalid-json", "off-schema"})
+# The answer to a json_object request (or a json fault on a request without a schema).
+ANY_OBJECT = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,7 @@ class Style:
     reasoning: int = 0  # reasoning pieces per choice
     reasoning_field: str = "reasoning_content"
     refuse: bool = False
+    fault: str | None = None  # the kind of the fault hitting this request, if any
 
 
 @dataclass(slots=True)
@@ -99,8 +111,24 @@ def _tools(body: dict[str, Any]) -> list[str]:
     return names
 
 
+def json_pieces(prompt: str, body: dict[str, Any], style: Style, choice: int = 0) -> list[str] | None:
+    """A JSON answer, in pieces, when the request (or a JSON fault) asks for one; else ``None``."""
+    wanted = requested_schema("responses" if isinstance(body.get("text"), dict) else "chat", body)
+    if wanted is None and style.fault not in JSON_FAULTS:
+        return None
+    schema = wanted if isinstance(wanted, dict) else ANY_OBJECT
+    key = f"{style.seed}\0json\0{choice}\0{prompt}".encode("utf-8", "surrogatepass")
+    value = instance(schema, random.Random(hashlib.sha256(key).digest()))
+    text = json.dumps(value, ensure_ascii=False)
+    if style.fault == "invalid-json":
+        text = text[:-1] or "{"
+    elif style.fault == "off-schema":
+        text = json.dumps("off-schema")
+    return [text[start : start + JSON_PIECE] for start in range(0, len(text), JSON_PIECE)]
+
+
 def _limit(body: dict[str, Any]) -> int | None:
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
     return limit if isinstance(limit, int) and limit > 0 else None
 
 
@@ -135,7 +163,9 @@ def choice_reply(prompt: str, body: dict[str, Any], style: Style, index: int) ->
                 choice.deltas.append({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
         choice.finish = "tool_calls"
     else:
-        pieces = answer_pieces(prompt, length=style.length, seed=style.seed, choice=index)
+        pieces = json_pieces(prompt, body, style, index)
+        if pieces is None:
+            pieces = answer_pieces(prompt, length=style.length, seed=style.seed, choice=index)
         if budget is not None and budget < len(pieces):
             pieces, choice.finish = pieces[:budget], "length"
         choice.content = pieces

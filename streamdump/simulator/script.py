@@ -1,6 +1,7 @@
 """What the simulator says, decided before it says it: deterministic text and fault rules. Pure.
 
-Fault rules, as given to ``streamdump simulate --fault`` (repeatable)::
+Fault rules, as given to ``streamdump simulate --fault`` (repeatable); every rule works for all
+three wire formats (chat, the Responses API, text completions), each saying it its own way::
 
     KIND[=VALUE][,key=value...]
 
@@ -9,20 +10,40 @@ Fault rules, as given to ``streamdump simulate --fault`` (repeatable)::
     drop             close the connection mid-stream, after `after` chunks
     stall=S          stop sending for S seconds after `after` chunks (`ping=P`: a ": ping"
                      comment every P seconds meanwhile), then go on
-    sse-error        send an SSE {"error": ...} event after `after` chunks, then end the body
+    sse-error        after `after` chunks send an error event, then end the body (chat and
+                     completions: data {"error": ...}; responses: an `error` event with `code`)
+    failed           after `after` chunks: responses: a `response.failed` event whose
+                     response.error has `code` (default server_error); chat and completions:
+                     the error event of sse-error, with that code
     malformed        send a data line that is not JSON after `after` chunks
-    truncate         end the body after `after` chunks with no finish_reason and no [DONE]
+    truncate         end the body after `after` chunks with no finish and no [DONE]
     eof              like truncate, but the body has neither chunked encoding nor a length
-    content-filter   finish with finish_reason "content_filter" after `after` chunks
-    refuse           answer with a refusal (delta.refusal) instead of content (harmless)
+    content-filter   finish after `after` chunks: finish_reason "content_filter" (chat,
+                     completions); response.incomplete with reason content_filter (responses)
+    refuse           answer with a refusal instead of content (chat: delta.refusal; responses:
+                     a refusal part; completions: no effect)
+    json             answer with JSON (fitting the request's schema, if it has one) whatever it asks
+    invalid-json     answer with JSON cut short by its last character: not JSON
+    off-schema       answer with the JSON string "off-schema": JSON, but not the object asked for
     single-choice    answer one choice, whatever n the request asks for (as servers without n do)
+    lost-finish      (chat) send every choice's text but only choice 0's finish_reason, then [DONE]
+                     (what LiteLLM's proxy does with n > 1)
     split-utf8       send each multi-byte character split across two network writes (harmless)
-    linger=S         after every finish_reason, send nothing more for S seconds (no usage, no [DONE])
+    linger=S         after the last finish (responses: response.completed), send nothing more
+                     for S seconds (no usage, no [DONE], no close)
+    echo-auth[=CODE] answer CODE (default 400) with the request's Authorization header in the error
+                     message and in an x-echo-authorization header (as some proxies do)
+    redirect         answer 307, sending the client to this simulator at /elsewhere/...
+    long-line=BYTES  after `after` chunks, send one data line of BYTES bytes that never ends
 
-    keys: match=TEXT   only prompts whose last user message contains TEXT
+    keys: match=TEXT   only prompts that contain TEXT (chat: the last user message; responses:
+                       the input string or the last user input item's text; completions: the
+                       prompt)
           times=K      only the first K requests of each matching prompt (later ones succeed)
           rate=R       only a fraction R of requests (decided by a hash: reproducible)
-          after=K      chunks of text to send before the fault (default 0)
+          after=K      chunks of text to send before the fault (default 0; reasoning, refusal
+                       and tool-argument pieces count too)
+          code=CODE    the error code of sse-error, failed and status faults
           retry_after=S / retry_after_ms=MS / retry_after_date=S   headers for status faults
 """
 
@@ -45,7 +66,15 @@ KINDS = frozenset(
         "split-utf8",
         "linger",
         "refuse",
+        "json",
+        "invalid-json",
+        "off-schema",
         "single-choice",
+        "lost-finish",
+        "echo-auth",
+        "redirect",
+        "long-line",
+        "failed",
     }
 )
 _FLOAT_KEYS = frozenset({"rate", "retry_after", "retry_after_ms", "retry_after_date", "ping"})
@@ -105,6 +134,7 @@ class Fault:
     rate: float = 1.0
     after: int = 0
     params: dict[str, float] = field(default_factory=dict)
+    code: str | None = None  # the error code an sse-error or failed fault sends
 
     def applies(self, prompt: str, nth: int) -> bool:
         """Does this rule hit the ``nth`` request (1-based) carrying ``prompt``?"""
@@ -133,7 +163,7 @@ def parse_fault(spec: str) -> Fault:
             number = float(value)
         except ValueError:
             raise ValueError(f"fault {kind}: {value!r} is not a number") from None
-    if kind in ("status", "stall", "linger") and number is None:
+    if kind in ("status", "stall", "linger", "long-line") and number is None:
         raise ValueError(f"fault {kind} needs a value, as in {kind}=" + ("503" if kind == "status" else "5"))
     options: dict[str, object] = {}
     params: dict[str, float] = {}
@@ -143,8 +173,8 @@ def parse_fault(spec: str) -> Fault:
         if not sep:
             raise ValueError(f"fault option {item!r} should be key=value")
         try:
-            if key == "match":
-                options["match"] = raw
+            if key in ("match", "code"):
+                options[key] = raw
             elif key in _INT_KEYS:
                 options[key] = int(raw)
             elif key in _FLOAT_KEYS:

@@ -30,7 +30,7 @@ def check_messages(messages: object) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise LineError(f"{where} must be an object")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise LineError(f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {role!r}")
         content = message.get("content")
         if content is None and role not in ("assistant", "tool", "function"):
@@ -59,8 +59,13 @@ def parse_chunk_header(chunk: dict[str, Any], state: StreamState, event: str | N
     """What every chat-like chunk may carry besides its choices: an error, the model and id, usage."""
     if chunk.get("error") or event == "error":
         error = chunk.get("error") or chunk
-        status = error.get("code") if isinstance(error, dict) else None
-        raise StreamEventError(error_message(error), status=status if isinstance(status, int) else None)
+        code = error.get("code") if isinstance(error, dict) else None
+        raise StreamEventError(
+            error_message(error),
+            status=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            kind="stream_error",
+            code=code if isinstance(code, str) and code else None,
+        )
     state.chunks += 1
     if state.model is None:
         state.model = chunk.get("model")
@@ -134,7 +139,7 @@ class Chat:
         """Raises StreamEventError for an ``{"error": ...}`` event, MalformedChunkError for non-JSON."""
         chunk = decode_chunk(data)
         if chunk is None:
-            state.done = True
+            state.done = state.ended = True
             return None
         parse_chunk_header(chunk, state, event)
         text = None

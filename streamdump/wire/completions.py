@@ -62,7 +62,7 @@ class Completions:
     def parse_event(self, data: bytes, state: StreamState, event: str | None) -> str | None:
         chunk = decode_chunk(data)
         if chunk is None:
-            state.done = True
+            state.done = state.ended = True
             return None
         parse_chunk_header(chunk, state, event)
         text = None

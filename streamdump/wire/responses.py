@@ -64,6 +64,12 @@ REQUEST_FAULTS = frozenset(
         "model_not_found",
     }
 )
+# Chat parameters OpenAI's Responses API answers with a 400: an input error before anything is sent.
+CHAT_ONLY = {
+    "max_tokens": '"max_output_tokens"',
+    "max_completion_tokens": '"max_output_tokens"',
+    "response_format": '"text": {"format": ...}',
+}
 REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 
 
@@ -193,6 +199,15 @@ class Responses:
     def check_params(self, params: dict[str, Any]) -> None:
         if "n" in params:
             raise LineError('"n" is not a Responses API parameter (several choices need --api chat)')
+        for name, instead in CHAT_ONLY.items():
+            if name in params:
+                raise LineError(f'"{name}" is a chat parameter; the Responses API takes {instead}')
+        for i, tool in enumerate(params.get("tools") or ()):
+            if isinstance(tool, dict) and tool.get("type") == "function" and "function" in tool:
+                raise LineError(
+                    f'tools[{i}] has the chat shape {{"type": "function", "function": {{...}}}}; the Responses '
+                    'API takes {"type": "function", "name", "parameters", ...} (or use --api chat)'
+                )
         if "messages" in params or "prompt" in params:
             raise LineError('"params" may not set the input; give "prompt" or "messages" on the line')
 
@@ -219,7 +234,7 @@ class Responses:
     def parse_event(self, data: bytes, state: StreamState, event: str | None) -> str | None:
         obj = decode_chunk(data)
         if obj is None:  # a trailing [DONE], as LiteLLM and vLLM send
-            state.done = True
+            state.done = state.ended = True
             return None
         kind = obj.get("type") or event
         state.chunks += 1
@@ -291,6 +306,7 @@ class Responses:
     def _finish(state: StreamState, reason: str) -> None:
         state.choices.finish(0, reason)
         state.finish_reason = reason
+        state.ended = True  # usage came with it; nothing follows but perhaps a [DONE]
 
     def rejects_option(self, exc: AttemptError) -> bool:
         return False  # streamdump adds nothing optional to a Responses request
