@@ -14,9 +14,11 @@ from typing import Annotated, Optional
 import typer
 
 from . import _constants as C
+from . import runoptions as opts
 from .batchcli import batch_app
 from .errors import NothingToDo, SetupError
-from .helptext import CHECK_HELP, RUN_HELP, Panel
+from .helptext import CHECK_HELP, RUN_HELP
+from .simcli import simulate
 
 app = typer.Typer(
     name="streamdump",
@@ -60,391 +62,50 @@ def _top(
 
 @app.command(help=RUN_HELP)
 def run(
-    prompts: Annotated[
-        str,
-        typer.Argument(metavar="PROMPTS", help="JSONL file of prompts, or - for standard input."),
-    ],
-    template: Annotated[
-        Optional[str],
-        typer.Option(
-            "--template",
-            metavar="FILE",
-            help="Render each input record into the prompt: {field}, {a.b}.",
-            rich_help_panel=Panel.INPUT,
-        ),
-    ] = None,
-    template_text: Annotated[
-        Optional[str],
-        typer.Option("--template-text", metavar="TEXT", help="--template given as text.", rich_help_panel=Panel.INPUT),
-    ] = None,
-    system_template: Annotated[
-        Optional[str],
-        typer.Option(
-            "--system-template",
-            metavar="FILE",
-            help="Render each record into the system message.",
-            rich_help_panel=Panel.INPUT,
-        ),
-    ] = None,
-    system_template_text: Annotated[
-        Optional[str],
-        typer.Option(
-            "--system-template-text",
-            metavar="TEXT",
-            help="--system-template given as text.",
-            rich_help_panel=Panel.INPUT,
-        ),
-    ] = None,
-    out_dir: Annotated[
-        Path,
-        typer.Option(
-            "--out-dir",
-            "-o",
-            help="Output directory (created if missing).",
-            metavar="DIR",
-            rich_help_panel=Panel.OUTPUT,
-        ),
-    ] = Path(C.DEFAULT_OUT_DIR),
-    model: Annotated[
-        Optional[str],
-        typer.Option(
-            "--model",
-            "-m",
-            envvar="STREAMDUMP_MODEL",
-            help=f"Model for lines that name none \\[default: {C.DEFAULT_MODEL}].",
-            metavar="NAME",
-            rich_help_panel=Panel.REQUEST,
-        ),
-    ] = None,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "--concurrency",
-            "-c",
-            min=1,
-            help="Most streams open at any moment.",
-            metavar="N",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = C.DEFAULT_CONCURRENCY,
-    base_url: Annotated[
-        Optional[str],
-        typer.Option(
-            "--base-url",
-            envvar="OPENAI_BASE_URL",
-            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 \\[default: OpenAI].",
-            metavar="URL",
-            rich_help_panel=Panel.ENDPOINT,
-        ),
-    ] = None,
-    api_key_env: Annotated[
-        str,
-        typer.Option(
-            "--api-key-env",
-            help="Environment variable holding the API key.",
-            metavar="NAME",
-            rich_help_panel=Panel.ENDPOINT,
-        ),
-    ] = "OPENAI_API_KEY",
-    system: Annotated[
-        Optional[str],
-        typer.Option(
-            "--system", help="System message for lines without one.", metavar="TEXT", rich_help_panel=Panel.REQUEST
-        ),
-    ] = None,
-    temperature: Annotated[
-        Optional[float],
-        typer.Option(
-            "--temperature", help="Temperature for lines that set none.", metavar="T", rich_help_panel=Panel.REQUEST
-        ),
-    ] = None,
-    max_tokens: Annotated[
-        Optional[int],
-        typer.Option(
-            "--max-tokens",
-            min=1,
-            help="Output limit for lines that set none (max_tokens; max_output_tokens for --api responses).",
-            metavar="N",
-            rich_help_panel=Panel.REQUEST,
-        ),
-    ] = None,
-    api: Annotated[
-        str,
-        typer.Option(
-            "--api",
-            envvar="STREAMDUMP_API",
-            metavar="chat|responses|completions",
-            help="Wire format: chat completions, the Responses API, or text completions "
-            "(a Batch API line goes by its own url).",
-            rich_help_panel=Panel.ENDPOINT,
-        ),
-    ] = "chat",
-    simulate: Annotated[
-        bool,
-        typer.Option(
-            "--simulate",
-            help="Run against the built-in simulator (no key, no internet).",
-            metavar="",
-            rich_help_panel=Panel.ENDPOINT,
-        ),
-    ] = False,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose",
-            "-v",
-            help="Also print every retry (a terminal counts them on the bar).",
-            metavar="",
-            rich_help_panel=Panel.PROGRESS,
-        ),
-    ] = False,
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet", "-q", help="Print only errors and the final summary.", metavar="", rich_help_panel=Panel.PROGRESS
-        ),
-    ] = False,
-    max_retries: Annotated[
-        int,
-        typer.Option(
-            "--max-retries", min=0, help="Retries after the first attempt.", metavar="N", rich_help_panel=Panel.RETRIES
-        ),
-    ] = C.MAX_RETRIES,
-    backoff_base: Annotated[
-        float,
-        typer.Option(
-            "--backoff-base", min=0.0, help="Backoff base delay, seconds.", metavar="S", rich_help_panel=Panel.RETRIES
-        ),
-    ] = C.BACKOFF_BASE,
-    backoff_max: Annotated[
-        float,
-        typer.Option(
-            "--backoff-max", min=0.0, help="Longest backoff delay, seconds.", metavar="S", rich_help_panel=Panel.RETRIES
-        ),
-    ] = C.BACKOFF_MAX,
-    max_retry_after: Annotated[
-        float,
-        typer.Option(
-            "--max-retry-after",
-            min=0.0,
-            help="Cap on a server's Retry-After, seconds.",
-            metavar="S",
-            rich_help_panel=Panel.RETRIES,
-        ),
-    ] = C.MAX_RETRY_AFTER,
-    idle_timeout: Annotated[
-        float,
-        typer.Option(
-            "--idle-timeout",
-            min=0.01,
-            help="Abandon and retry an attempt with no data for this long, seconds.",
-            metavar="S",
-            rich_help_panel=Panel.RETRIES,
-        ),
-    ] = C.IDLE_TIMEOUT,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            min=0.01,
-            help="Longest one attempt may take, seconds.",
-            metavar="S",
-            rich_help_panel=Panel.RETRIES,
-        ),
-    ] = C.ATTEMPT_TIMEOUT,
-    max_failures: Annotated[
-        Optional[int],
-        typer.Option(
-            "--max-failures",
-            min=1,
-            help="Stop the run after this many failed items.",
-            metavar="N",
-            rich_help_panel=Panel.RETRIES,
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Redo every item, even those already done.", metavar="", rich_help_panel=Panel.OUTPUT
-        ),
-    ] = False,
-    rpm: Annotated[
-        Optional[float],
-        typer.Option(
-            "--rpm", min=0.001, help="Requests per minute, spread evenly.", metavar="N", rich_help_panel=Panel.LIMITS
-        ),
-    ] = None,
-    tpm: Annotated[
-        Optional[float],
-        typer.Option(
-            "--tpm",
-            min=1.0,
-            help="Tokens per minute (prompt + max_tokens reserved per request).",
-            metavar="N",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = None,
-    expected_output_tokens: Annotated[
-        int,
-        typer.Option(
-            "--expected-output-tokens",
-            min=1,
-            help="Output tokens assumed for lines without max_tokens.",
-            metavar="N",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = C.EXPECTED_OUTPUT_TOKENS,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Check the input and price the job; send nothing, write nothing.",
-            metavar="",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = False,
-    price_in: Annotated[
-        Optional[float],
-        typer.Option(
-            "--price-in",
-            min=0.0,
-            help="USD per million prompt tokens (--dry-run, --max-cost).",
-            metavar="USD",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = None,
-    price_out: Annotated[
-        Optional[float],
-        typer.Option(
-            "--price-out",
-            min=0.0,
-            help="USD per million output tokens (--dry-run, --max-cost).",
-            metavar="USD",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = None,
-    batch: Annotated[
-        bool,
-        typer.Option(
-            "--batch",
-            help="With --dry-run: price the job at the Batch API's discount (half).",
-            metavar="",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = False,
-    price_cached_in: Annotated[
-        Optional[float],
-        typer.Option(
-            "--price-cached-in",
-            min=0.0,
-            help="USD per million cached prompt tokens, when the server reports them \\[default: --price-in].",
-            metavar="USD",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = None,
-    max_cost: Annotated[
-        Optional[float],
-        typer.Option(
-            "--max-cost",
-            min=0.0,
-            metavar="USD",
-            help="Spend at most this much in this run (needs --price-in and --price-out); then stop early.",
-            rich_help_panel=Panel.LIMITS,
-        ),
-    ] = None,
-    json_schema: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--json-schema",
-            metavar="FILE",
-            help="Ask for answers valid against this JSON Schema, check each one, redo invalid ones.",
-            rich_help_panel=Panel.REQUEST,
-        ),
-    ] = None,
-    invalid_retries: Annotated[
-        int,
-        typer.Option(
-            "--invalid-retries",
-            min=0,
-            help="Redo an answer that is not valid against its schema this many times.",
-            metavar="N",
-            rich_help_panel=Panel.RETRIES,
-        ),
-    ] = C.INVALID_RETRIES,
-    progress_interval: Annotated[
-        float,
-        typer.Option(
-            "--progress-interval",
-            min=0.0,
-            help="Seconds between plain progress lines when stderr is not a terminal.",
-            metavar="S",
-            rich_help_panel=Panel.PROGRESS,
-        ),
-    ] = C.PROGRESS_INTERVAL,
-    ext: Annotated[
-        Optional[str],
-        typer.Option(
-            "--ext",
-            help="Extension of the answer files, e.g. md \\[default: txt; json with --json-schema].",
-            metavar="EXT",
-            rich_help_panel=Panel.OUTPUT,
-        ),
-    ] = None,
-    no_reasoning: Annotated[
-        bool,
-        typer.Option(
-            "--no-reasoning",
-            help="Drop reasoning text instead of writing <name>.reasoning.txt.",
-            metavar="",
-            rich_help_panel=Panel.OUTPUT,
-        ),
-    ] = False,
-    shard: Annotated[
-        Optional[str],
-        typer.Option(
-            "--shard",
-            envvar="STREAMDUMP_SHARD",
-            metavar="K/N",
-            help="Take only shard K of N (by a hash of the id); auto/N reads K from "
-            "JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.",
-            rich_help_panel=Panel.SCALE_OUT,
-        ),
-    ] = None,
-    wait_lock: Annotated[
-        bool,
-        typer.Option(
-            "--wait-lock",
-            help="Wait for another run writing the same files in the out-dir, not refuse.",
-            metavar="",
-            rich_help_panel=Panel.SCALE_OUT,
-        ),
-    ] = False,
-    results_jsonl: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--results-jsonl",
-            metavar="FILE",
-            help="Also write one line per finished item in the OpenAI Batch API output format.",
-            rich_help_panel=Panel.OUTPUT,
-        ),
-    ] = None,
-    http: Annotated[
-        str,
-        typer.Option(
-            "--http",
-            envvar="STREAMDUMP_HTTP",
-            metavar="aiohttp|httpx",
-            help="HTTP transport under the openai client: aiohttp (faster) or httpx.",
-        ),
-    ] = C.DEFAULT_HTTP,
-    processes: Annotated[
-        str,
-        typer.Option(
-            "--processes",
-            metavar="N|auto",
-            help="Split the run across N worker processes (auto: one per CPU this process may use).",
-        ),
-    ] = "1",
+    prompts: opts.Prompts,
+    template: opts.Template = None,
+    template_text: opts.TemplateText = None,
+    system_template: opts.SystemTemplate = None,
+    system_template_text: opts.SystemTemplateText = None,
+    out_dir: opts.OutDir = Path(C.DEFAULT_OUT_DIR),
+    model: opts.Model = None,
+    concurrency: opts.Concurrency = C.DEFAULT_CONCURRENCY,
+    base_url: opts.BaseUrl = None,
+    api_key_env: opts.ApiKeyEnv = "OPENAI_API_KEY",
+    system: opts.System = None,
+    temperature: opts.Temperature = None,
+    max_tokens: opts.MaxTokens = None,
+    api: opts.Api = "chat",
+    simulate: opts.Simulate = False,
+    verbose: opts.Verbose = False,
+    quiet: opts.Quiet = False,
+    max_retries: opts.MaxRetries = C.MAX_RETRIES,
+    backoff_base: opts.BackoffBase = C.BACKOFF_BASE,
+    backoff_max: opts.BackoffMax = C.BACKOFF_MAX,
+    max_retry_after: opts.MaxRetryAfter = C.MAX_RETRY_AFTER,
+    idle_timeout: opts.IdleTimeout = C.IDLE_TIMEOUT,
+    timeout: opts.Timeout = C.ATTEMPT_TIMEOUT,
+    max_failures: opts.MaxFailures = None,
+    force: opts.Force = False,
+    rpm: opts.Rpm = None,
+    tpm: opts.Tpm = None,
+    expected_output_tokens: opts.ExpectedOutputTokens = C.EXPECTED_OUTPUT_TOKENS,
+    dry_run: opts.DryRun = False,
+    price_in: opts.PriceIn = None,
+    price_out: opts.PriceOut = None,
+    batch: opts.Batch = False,
+    price_cached_in: opts.PriceCachedIn = None,
+    max_cost: opts.MaxCost = None,
+    json_schema: opts.JsonSchema = None,
+    invalid_retries: opts.InvalidRetries = C.INVALID_RETRIES,
+    progress_interval: opts.ProgressInterval = C.PROGRESS_INTERVAL,
+    ext: opts.Ext = None,
+    no_reasoning: opts.NoReasoning = False,
+    shard: opts.Shard = None,
+    wait_lock: opts.WaitLock = False,
+    results_jsonl: opts.ResultsJsonl = None,
+    http: opts.Http = C.DEFAULT_HTTP,
+    processes: opts.Processes = "1",
 ) -> None:
     from .attempt import AttemptSettings
     from .cost import run_prices
@@ -708,136 +369,7 @@ def status(
     raise typer.Exit(EXIT_OK if report.complete else EXIT_NOT_ALL_OK)
 
 
-@app.command()
-def simulate(
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8000,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    tokens_per_second: Annotated[
-        float,
-        typer.Option("--tokens-per-second", min=0.0, help="Pieces per second per stream (0: as fast as possible)."),
-    ] = 50.0,
-    ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Seconds before the first piece.")] = 0.2,
-    length: Annotated[int, typer.Option("--length", min=0, help="Pieces (words) per response.")] = 40,
-    no_usage: Annotated[
-        bool, typer.Option("--no-usage", help="Never send a usage chunk (as many local servers).")
-    ] = False,
-    reject_stream_options: Annotated[
-        bool, typer.Option("--reject-stream-options", help="Answer 400 to requests that carry stream_options.")
-    ] = False,
-    limit_requests: Annotated[
-        Optional[int],
-        typer.Option(
-            "--limit-requests", min=1, help="Allow N requests per window; send x-ratelimit-* headers and 429s."
-        ),
-    ] = None,
-    limit_window: Annotated[float, typer.Option("--limit-window", min=0.01, help="The window, seconds.")] = 60.0,
-    reasoning: Annotated[
-        int, typer.Option("--reasoning", min=0, help="Pieces of reasoning streamed before each answer (0: none).")
-    ] = 0,
-    reasoning_field: Annotated[
-        str,
-        typer.Option(
-            "--reasoning-field", help="Delta field for reasoning: reasoning_content (DeepSeek, SGLang) or reasoning."
-        ),
-    ] = "reasoning_content",
-    served: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--model", metavar="NAME", help="Serve only this model (repeatable); others get 404 model_not_found."
-        ),
-    ] = None,
-    zero_usage: Annotated[bool, typer.Option("--zero-usage", help="Report usage with every count 0.")] = False,
-    responses_data_only: Annotated[
-        bool,
-        typer.Option(
-            "--responses-data-only", help="Responses API streams as LiteLLM and vLLM send them: data only, [DONE]."
-        ),
-    ] = False,
-    responses_reasoning: Annotated[
-        str, typer.Option("--responses-reasoning", help="Responses API reasoning events: summary (OpenAI) or text.")
-    ] = "summary",
-    fault: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--fault",
-            metavar="RULE",
-            help="Inject a fault, e.g. 'drop,after=3,times=1' or '429,retry_after=2' (repeatable; see the README).",
-        ),
-    ] = None,
-    fast: Annotated[
-        bool,
-        typer.Option("--fast", help="One ticker feeds every open stream: for load tests of 1,000+ streams; no faults."),
-    ] = False,
-    timeline: Annotated[
-        bool, typer.Option("--timeline", help="With --fast: record when each piece is sent (GET /_sim/timeline).")
-    ] = False,
-    batch_seconds: Annotated[
-        float, typer.Option("--batch-seconds", min=0.0, help="How long a Batch API batch stays in progress.")
-    ] = 0.0,
-    batch_fault: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--batch-fault",
-            metavar="RULE",
-            help="Make batches fail: 'expire,after=2', 'token-limit,times=1', 'create-drop' (repeatable).",
-        ),
-    ] = None,
-) -> None:
-    """Run the built-in OpenAI-compatible streaming simulator until interrupted."""
-    import asyncio
-
-    from .simulator import SimConfig, Simulator, parse_fault
-    from .simulator.batch_faults import parse_batch_fault
-    from .simulator.fast import FastSimulator
-    from .simulator.replies import REASONING_FIELDS
-
-    try:
-        faults = tuple(parse_fault(spec) for spec in fault or [])
-    except ValueError as exc:
-        _fail_setup(f"--fault: {exc}")
-        return
-    try:
-        batch_faults = tuple(parse_batch_fault(spec) for spec in batch_fault or [])
-    except ValueError as exc:
-        _fail_setup(f"--batch-fault: {exc}")
-        return
-    if reasoning_field not in REASONING_FIELDS:
-        _fail_setup(f"--reasoning-field must be one of {', '.join(REASONING_FIELDS)}, not {reasoning_field!r}")
-    if responses_reasoning not in ("summary", "text"):
-        _fail_setup(f"--responses-reasoning must be summary or text, not {responses_reasoning!r}")
-    if fast and faults:
-        _fail_setup("--fast injects no faults; drop --fault or --fast")
-    config = SimConfig(
-        tokens_per_second=tokens_per_second,
-        ttft=ttft,
-        length=length,
-        faults=faults,
-        usage=not no_usage,
-        reject_stream_options=reject_stream_options,
-        rpm_limit=limit_requests,
-        rpm_window=limit_window,
-        reasoning=reasoning,
-        reasoning_field=reasoning_field,
-        models=tuple(served or ()),
-        zero_usage=zero_usage,
-        responses_data_only=responses_data_only,
-        responses_reasoning=responses_reasoning,
-        batch_seconds=batch_seconds,
-        batch_faults=batch_faults,
-    )
-
-    async def serve() -> None:
-        sim: Simulator | FastSimulator = FastSimulator(config, timeline=timeline) if fast else Simulator(config)
-        await sim.start(host=host, port=port)
-        typer.echo(f"streamdump simulator on http://{host}:{sim.port}/v1 (Ctrl-C to stop)", err=True)
-        await sim.serve_forever()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        _fail_setup(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+app.command()(simulate)  # streamdump simulate (see simcli), listed after the commands above
 
 
 def main() -> None:
