@@ -194,7 +194,7 @@ def describe(result: RunResult, out_dir: str, shard: Shard | None = None) -> str
     wall = result.ended_at - result.started_at
     which = "" if shard is None else f"shard {shard}: "
     text = (
-        f"streamdump: {which}{result.total} items: {', '.join(parts)}{finishes}; "
+        f"streamdump: {which}{result.total} {'item' if result.total == 1 else 'items'}: {', '.join(parts)}{finishes}; "
         f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens"
         f"{'' if result.cost_usd is None else f' ({usd(result.cost_usd)})'} in {wall:.1f} s; "
         f"output in {out_dir}/ ({manifest_name(shard)}, {summary_name(shard)})"
