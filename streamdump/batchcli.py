@@ -137,7 +137,8 @@ def submit(
     from .batch.split import Limits
     from .batch.submit import SubmitSettings
     from .batch.submit import submit as submit_batches
-    from .jobs import Defaults, scan
+    from .inputfile import scan
+    from .jobs import Defaults
     from .layout import check_ext
     from .output import prepare_out_dir
     from .templates import templates_from_options

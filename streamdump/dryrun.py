@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .cost import usd
-from .jobs import Defaults, Job, scan
+from .inputfile import scan
+from .jobs import Defaults, Job
 from .shard import Shard
 from .tokens import counter_for
 

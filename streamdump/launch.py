@@ -22,7 +22,8 @@ from .endpoint import Endpoint, public_url, resolve_endpoint
 from .errors import NothingToDo
 from .eventloop import loop_factory
 from .fdlimit import ensure_descriptors
-from .jobs import Defaults, InputPlan, scan
+from .inputfile import InputPlan, scan
+from .jobs import Defaults
 from .lock import hold_lock
 from .output import prepare_out_dir
 from .progress import Progress

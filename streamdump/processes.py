@@ -43,7 +43,8 @@ from .runner import Runner
 if TYPE_CHECKING:
     import openai
 
-    from .jobs import Defaults, InputPlan, Job
+    from .inputfile import InputPlan
+    from .jobs import Defaults, Job
     from .progress import Progress
     from .runstate import RunSettings
 

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from .batch.pending import pending_ids
 from .errors import DiskError
 from .gate import Gate
+from .inputfile import InputPlan, aiter_jobs
 from .item import Items
-from .jobs import Defaults, InputPlan, Job, LineError, aiter_jobs
+from .jobs import Defaults, Job, LineError
 from .manifest import Finished, load_finished
 from .output import OutputWriter
 from .progress import Progress

@@ -17,7 +17,8 @@ from typing import Any
 from . import _constants as C
 from .cost import Prices, usd
 from .errors import SetupError
-from .jobs import Defaults, defaults_from_options, iter_jobs, read_ids, scan
+from .inputfile import iter_jobs, read_ids, scan
+from .jobs import Defaults, defaults_from_options
 from .manifest import iter_entries, latest_entries, manifest_paths
 from .output import SUMMARY
 

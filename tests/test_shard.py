@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamdump.jobs import Defaults, iter_jobs, scan
+from streamdump.inputfile import iter_jobs, scan
+from streamdump.jobs import Defaults
 from streamdump.shard import Shard, ShardError, parse_shard, shard_of, tagged
 
 DEFAULTS = Defaults(model="m")

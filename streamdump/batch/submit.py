@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError
-from ..jobs import Defaults, InputPlan, Job, iter_jobs
+from ..inputfile import InputPlan, iter_jobs
+from ..jobs import Defaults, Job
 from ..layout import Layout
 from ..manifest import load_finished
 from .api import BatchCalls
