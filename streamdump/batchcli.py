@@ -138,33 +138,23 @@ def submit(
     from .batch.submit import SubmitSettings
     from .batch.submit import submit as submit_batches
     from .inputfile import scan
-    from .jobs import Defaults
+    from .jobs import cli_defaults
     from .layout import check_ext
     from .output import prepare_out_dir
-    from .templates import templates_from_options
-    from .wire import NAMES as API_NAMES
 
     say = _say(quiet)
-    if api not in API_NAMES:
-        _exit(EXIT_SETUP, f"streamdump: --api must be one of {', '.join(API_NAMES)}, not {api!r}")
     try:
         ext = check_ext(ext)
-        prompt_template, system_tpl = templates_from_options(
+        defaults = cli_defaults(
+            model=model,
+            api=api,
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
             template=template,
             template_text=template_text,
             system_template=system_template,
             system_template_text=system_template_text,
-            system=system,
-        )
-        params: dict[str, object] = {} if temperature is None else {"temperature": temperature}
-        defaults = Defaults(
-            model=model or C.DEFAULT_MODEL,
-            system=system,
-            params=params,
-            template=prompt_template,
-            system_template=system_tpl,
-            api=api,
-            max_tokens=max_tokens,
         )
         endpoint = _endpoint(base_url, api_key_env)
         plan = scan(prompts, defaults)

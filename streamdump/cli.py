@@ -109,7 +109,7 @@ def run(
 ) -> None:
     from .attempt import AttemptSettings
     from .cost import run_prices
-    from .jobs import Defaults, defaults_options
+    from .jobs import cli_defaults, defaults_options
     from .launch import describe, exit_code, public_url, resolve_endpoint, run_command
     from .layout import check_ext
     from .results import check_results_path
@@ -117,9 +117,7 @@ def run(
     from .runstate import RunSettings
     from .schema import load_schema, schema_note
     from .shard import ShardError, parse_shard, tagged
-    from .templates import templates_from_options
     from .transport import TRANSPORTS
-    from .wire import NAMES as API_NAMES
 
     if http not in TRANSPORTS:
         _fail_setup(f"--http must be one of {', '.join(TRANSPORTS)}, not {http!r}")
@@ -134,12 +132,17 @@ def run(
         answer_schema = load_schema(json_schema) if json_schema is not None else None
         prices = run_prices(max_cost, price_in=price_in, price_out=price_out, price_cached_in=price_cached_in)
         ext = check_ext(ext if ext is not None else "json" if answer_schema is not None else "txt")
-        prompt_template, system_tpl = templates_from_options(
+        defaults = cli_defaults(
+            model=model,
+            api=api,
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
             template=template,
             template_text=template_text,
             system_template=system_template,
             system_template_text=system_template_text,
-            system=system,
+            answer_schema=answer_schema,
         )
     except (ValueError, SetupError) as exc:
         _fail_setup(str(exc))
@@ -151,24 +154,9 @@ def run(
         return
     results = tagged(results_jsonl, chosen) if results_jsonl is not None else None
 
-    if api not in API_NAMES:
-        _fail_setup(f"--api must be one of {', '.join(API_NAMES)}, not {api!r}")
-    params: dict[str, object] = {}
-    if temperature is not None:
-        params["temperature"] = temperature
     asks = api != "completions"  # text completions send no schema: there is no strict mode to miss
     if answer_schema is not None and asks and not quiet and not dry_run and (note := schema_note(answer_schema)):
         typer.echo(note, err=True)
-    defaults = Defaults(
-        model=model or C.DEFAULT_MODEL,
-        system=system,
-        params=params,
-        template=prompt_template,
-        system_template=system_tpl,
-        api=api,
-        max_tokens=max_tokens,
-        answer_schema=answer_schema,
-    )
     options = {
         "prompts": prompts,
         "out_dir": str(out_dir),
@@ -301,12 +289,11 @@ def check(
 ) -> None:
     from .check import run_check, works
     from .endpoint import public_url, resolve_endpoint
-    from .wire import NAMES as API_NAMES
+    from .jobs import check_api
     from .wire import wire_for
 
-    if api not in API_NAMES:
-        _fail_setup(f"--api must be one of {', '.join(API_NAMES)}, not {api!r}")
     try:
+        check_api(api)
         endpoint = resolve_endpoint(base_url=base_url, api_key_env=api_key_env, simulate=False)
     except SetupError as exc:
         _fail_setup(str(exc))

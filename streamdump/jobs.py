@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import LineError
+from . import _constants as C
+from .errors import LineError, SetupError
 from .jsonline import load_line
 from .schema import (
     AnswerSchema,
@@ -22,7 +23,7 @@ from .schema import (
     with_schema,
 )
 from .templates import Template, TemplateError, templates_from_options
-from .wire import BY_BATCH_URL, DEFAULT, WireFormat, wire_for
+from .wire import BY_BATCH_URL, DEFAULT, NAMES, WireFormat, wire_for
 from .wire.chat import check_messages
 
 if TYPE_CHECKING:
@@ -51,6 +52,46 @@ class Defaults:
     @property
     def wire(self) -> WireFormat:
         return wire_for(self.api)
+
+
+def check_api(api: str) -> str:
+    """``--api``'s value, checked against the formats streamdump speaks. Raises SetupError."""
+    if api not in NAMES:
+        raise SetupError(f"--api must be one of {', '.join(NAMES)}, not {api!r}")
+    return api
+
+
+def cli_defaults(
+    *,
+    model: str | None,
+    api: str,
+    system: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    template: str | None,
+    template_text: str | None,
+    system_template: str | None,
+    system_template_text: str | None,
+    answer_schema: AnswerSchema | None = None,
+) -> Defaults:
+    """The Defaults that the options of ``run`` and ``batch submit`` describe. Raises SetupError."""
+    prompt_template, system_tpl = templates_from_options(
+        template=template,
+        template_text=template_text,
+        system_template=system_template,
+        system_template_text=system_template_text,
+        system=system,
+    )
+    return Defaults(
+        model=model or C.DEFAULT_MODEL,
+        system=system,
+        params={} if temperature is None else {"temperature": temperature},
+        template=prompt_template,
+        system_template=system_tpl,
+        api=check_api(api),
+        max_tokens=max_tokens,
+        answer_schema=answer_schema,
+    )
 
 
 def defaults_options(defaults: Defaults) -> dict[str, Any]:
